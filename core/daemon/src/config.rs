@@ -1,0 +1,217 @@
+//! Configuration: defaults → `shikaku.toml` → `SHIKAKU_*` environment → command-line flags,
+//! then validated. Unknown keys in the file are errors, so a typo never silently does nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use shikaku_domain::values::FacilityCode;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the gRPC server.
+    pub listen: SocketAddr,
+    /// Where the store and the simulator's state live.
+    pub data_dir: PathBuf,
+    /// 医療機関コード of this facility, when known (checked for its check digit).
+    pub facility_code: Option<String>,
+    /// Log filter, e.g. "info" or "shikaku_daemon=debug,warn".
+    pub log: String,
+    /// "text" or "json".
+    pub log_format: LogFormat,
+    /// Longest a card check may take, reading included, in seconds.
+    pub check_timeout_secs: u64,
+    pub store: StoreConfig,
+    pub simulator: SimulatorSection,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// "full" (fsync every commit; survives power loss) or "normal" (survives a daemon crash).
+    pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
+/// The embedded OQS simulator and simulated readers (the default upstream and reader).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorSection {
+    /// A fixture file to use instead of the embedded one.
+    pub fixture: Option<PathBuf>,
+    /// Seconds after issue before an activation code is usable (OQS: about 10 minutes).
+    pub activation_delay_secs: u64,
+    /// Pending activation codes allowed at once.
+    pub max_pending_devices: u32,
+    /// Argon2id cost for stored secrets: memory in KiB and passes.
+    pub hash_memory_kib: u32,
+    pub hash_passes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("data"),
+            facility_code: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            check_timeout_secs: 60,
+            store: StoreConfig::default(),
+            simulator: SimulatorSection::default(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+        }
+    }
+}
+
+impl Default for SimulatorSection {
+    fn default() -> Self {
+        Self {
+            fixture: None,
+            activation_delay_secs: 600,
+            max_pending_devices: 20,
+            hash_memory_kib: 19 * 1024,
+            hash_passes: 2,
+        }
+    }
+}
+
+/// Top-level keys the environment may set; other `SHIKAKU_*` variables (the CLI's
+/// `SHIKAKU_ADDR`, `SHIKAKU_PIN`, …) belong to other programs and are not config.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "facility_code",
+    "log",
+    "log_format",
+    "check_timeout_secs",
+    "store",
+    "simulator",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {key}: {rule}")]
+    Invalid { key: &'static str, rule: String },
+}
+
+impl Config {
+    /// Loads the layers. A missing `shikaku.toml` at the default place is fine; a file named
+    /// explicitly must exist.
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Invalid {
+                        key: "config",
+                        rule: format!("file {} does not exist", path.display()),
+                    });
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            None => fig = fig.merge(Toml::file_exact("shikaku.toml")),
+        }
+        let env = Env::prefixed("SHIKAKU_")
+            .filter(|k| {
+                let top = k.as_str().split("__").next().unwrap_or_default();
+                ENV_KEYS.iter().any(|e| top.eq_ignore_ascii_case(e))
+            })
+            .split("__");
+        let config: Config = fig
+            .merge(env)
+            .merge(overrides)
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(code) = &self.facility_code {
+            FacilityCode::parse(code).map_err(|e| ConfigError::Invalid {
+                key: "facility_code",
+                rule: e.to_string(),
+            })?;
+        }
+        if self.check_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "check_timeout_secs",
+                rule: "must be at least 1".into(),
+            });
+        }
+        if !(8..=4 * 1024 * 1024).contains(&self.simulator.hash_memory_kib) {
+            return Err(ConfigError::Invalid {
+                key: "simulator.hash_memory_kib",
+                rule: "must be between 8 and 4194304".into(),
+            });
+        }
+        if self.simulator.hash_passes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "simulator.hash_passes",
+                rule: "must be at least 1".into(),
+            });
+        }
+        if self.simulator.max_pending_devices == 0 {
+            return Err(ConfigError::Invalid {
+                key: "simulator.max_pending_devices",
+                rule: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn check_timeout(&self) -> Duration {
+        Duration::from_secs(self.check_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_and_values_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shikaku.toml");
+        std::fs::write(&file, "listn = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load(Some(&file), Figment::new()).unwrap_err();
+        assert!(err.to_string().contains("listn"), "{err}");
+
+        std::fs::write(&file, "facility_code = \"1311111118\"\n").unwrap();
+        let err = Config::load(Some(&file), Figment::new()).unwrap_err();
+        assert!(err.to_string().contains("check digit"), "{err}");
+
+        std::fs::write(&file, "[simulator]\nactivation_delay_secs = 5\n").unwrap();
+        let c = Config::load(Some(&file), Figment::new()).unwrap();
+        assert_eq!(c.simulator.activation_delay_secs, 5);
+        assert_eq!(c.listen.port(), 50051);
+    }
+}

@@ -1,0 +1,216 @@
+//! The daemon's one error type and its one mapping to `tonic::Status`, with the rich error
+//! model: BadRequest field violations and an ErrorInfo whose reason clients can branch on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use shikaku_domain::FieldError;
+use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
+use shikaku_domain::reader::ReaderError;
+use shikaku_domain::upstream::UpstreamError;
+use shikaku_domain::{ValueError, clock};
+use shikaku_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid request: {}", list(.0))]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the check took longer than {0:?}")]
+    Timeout(Duration),
+}
+
+fn list(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<Vec<FieldError>> for ServiceError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Invalid(errors)
+    }
+}
+
+impl ServiceError {
+    /// The single-field form, for checks made one at a time.
+    pub fn field(field: &'static str, error: ValueError) -> Self {
+        Self::Invalid(vec![FieldError { field, error }])
+    }
+
+    /// The gRPC code, the stable reason and its metadata.
+    fn classify(&self) -> (Code, ErrorReason, Vec<(&'static str, String)>) {
+        use ErrorReason as R;
+        match self {
+            Self::Invalid(errors) => {
+                let check_digit = errors
+                    .iter()
+                    .find(|e| matches!(e.error, ValueError::CheckDigit { .. }));
+                match check_digit {
+                    Some(e) => (
+                        Code::InvalidArgument,
+                        R::CheckDigitMismatch,
+                        vec![("field", e.field.to_owned())],
+                    ),
+                    None => (Code::InvalidArgument, R::InvalidField, vec![]),
+                }
+            }
+            Self::Reader(e) => match e {
+                ReaderError::NotFound(r) => {
+                    (Code::NotFound, R::ReaderNotFound, vec![("reader", r.clone())])
+                }
+                ReaderError::NoCard => (Code::FailedPrecondition, R::NoCard, vec![]),
+                ReaderError::NotMyNumberCard => {
+                    (Code::FailedPrecondition, R::NotAMyNumberCard, vec![])
+                }
+                ReaderError::PinIncorrect { tries_left } => (
+                    Code::PermissionDenied,
+                    R::PinIncorrect,
+                    vec![("tries_left", tries_left.to_string())],
+                ),
+                ReaderError::CardLocked => (
+                    Code::FailedPrecondition,
+                    R::CardLocked,
+                    vec![("tries_left", "0".into())],
+                ),
+                ReaderError::CardRemoved => (Code::Aborted, R::CardRemoved, vec![]),
+                ReaderError::Busy => (Code::Aborted, R::ReaderBusy, vec![]),
+                ReaderError::PinRequired => (Code::FailedPrecondition, R::PinRequired, vec![]),
+                ReaderError::FaceAuthUnsupported => {
+                    (Code::FailedPrecondition, R::FaceAuthUnsupported, vec![])
+                }
+                ReaderError::FaceNotMatched => (Code::PermissionDenied, R::FaceNotMatched, vec![]),
+                ReaderError::Failure(_) => (Code::Unavailable, R::PluginFailed, vec![]),
+            },
+            Self::Upstream(e) => match e {
+                UpstreamError::Unavailable(_) => (Code::Unavailable, R::UpstreamUnavailable, vec![]),
+                UpstreamError::Timeout => (Code::DeadlineExceeded, R::UpstreamUnavailable, vec![]),
+                UpstreamError::ErrorResult { code, .. } => (
+                    Code::FailedPrecondition,
+                    R::UpstreamError,
+                    vec![("code", code.clone())],
+                ),
+                UpstreamError::SignatureInvalid => (
+                    Code::PermissionDenied,
+                    R::UpstreamError,
+                    vec![("code", "signature_invalid".into())],
+                ),
+                UpstreamError::CertificateUnknown => (
+                    Code::FailedPrecondition,
+                    R::UpstreamError,
+                    vec![("code", "certificate_unknown".into())],
+                ),
+                UpstreamError::CertificateExpired { expired_on } => (
+                    Code::FailedPrecondition,
+                    R::CertificateExpired,
+                    vec![("expired_on", expired_on.to_string())],
+                ),
+                UpstreamError::PasswordIncorrect { attempts_left } => (
+                    Code::PermissionDenied,
+                    R::VisualCheckPasswordIncorrect,
+                    vec![("attempts_left", attempts_left.to_string())],
+                ),
+                UpstreamError::PasswordNotIssued => {
+                    (Code::FailedPrecondition, R::VisualCheckPasswordNotIssued, vec![])
+                }
+                UpstreamError::AccountLocked { until } => (
+                    Code::FailedPrecondition,
+                    R::AccountLocked,
+                    vec![("locked_until", clock::rfc3339(*until))],
+                ),
+                UpstreamError::AccountNotFound(a) => {
+                    (Code::NotFound, R::AccountNotFound, vec![("account_id", a.clone())])
+                }
+                UpstreamError::CodeNotYetUsable { usable_from } => (
+                    Code::FailedPrecondition,
+                    R::ActivationCodeNotYetUsable,
+                    vec![("usable_from", clock::rfc3339(*usable_from))],
+                ),
+                UpstreamError::CodeAlreadyUsed => {
+                    (Code::FailedPrecondition, R::ActivationCodeAlreadyUsed, vec![])
+                }
+                UpstreamError::CodeRevoked => {
+                    (Code::FailedPrecondition, R::ActivationCodeRevoked, vec![])
+                }
+                UpstreamError::CodeNotFound => (Code::NotFound, R::ActivationCodeNotFound, vec![]),
+                UpstreamError::DeviceLimit(n) => (
+                    Code::ResourceExhausted,
+                    R::DeviceLimitReached,
+                    vec![("limit", n.to_string())],
+                ),
+                UpstreamError::Unsupported(_) => (Code::Unimplemented, R::UpstreamError, vec![]),
+            },
+            Self::Store(StoreError::NotFound(id)) => (
+                Code::NotFound,
+                R::ActivationCodeNotFound,
+                vec![("id", id.clone())],
+            ),
+            Self::Store(_) => (Code::Internal, R::Unspecified, vec![]),
+            Self::Timeout(_) => (Code::DeadlineExceeded, R::Unspecified, vec![]),
+        }
+    }
+
+    /// The reason name, as the audit trail records it.
+    pub fn reason(&self) -> &'static str {
+        self.classify().1.as_str_name()
+    }
+
+    pub fn code(&self) -> Code {
+        self.classify().0
+    }
+
+    /// How long a client should wait before retrying, where that is known.
+    fn retry_after(&self) -> Option<Duration> {
+        let until = match self {
+            Self::Upstream(UpstreamError::Unavailable(_) | UpstreamError::Timeout) => {
+                return Some(Duration::from_secs(5));
+            }
+            Self::Upstream(UpstreamError::AccountLocked { until }) => *until,
+            Self::Upstream(UpstreamError::CodeNotYetUsable { usable_from }) => *usable_from,
+            _ => return None,
+        };
+        Some((until - clock::now()).to_std().unwrap_or_default())
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        let (code, reason, metadata) = e.classify();
+        // Internal failures are logged in full and reported without their internals.
+        let message = if code == Code::Internal {
+            tracing::error!(error = %e, "internal error");
+            "internal error; see the daemon's log".to_owned()
+        } else {
+            e.to_string()
+        };
+        let mut details = ErrorDetails::new();
+        if let ServiceError::Invalid(errors) = &e {
+            details.set_bad_request(
+                errors
+                    .iter()
+                    .map(|f| FieldViolation::new(f.field, f.error.to_string()))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if reason != ErrorReason::Unspecified {
+            let metadata: HashMap<String, String> = metadata
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            details.set_error_info(reason.as_str_name(), ERROR_DOMAIN, metadata);
+        }
+        if let Some(after) = e.retry_after() {
+            details.set_retry_info(Some(after));
+        }
+        Status::with_error_details(code, message, details)
+    }
+}

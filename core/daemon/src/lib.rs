@@ -1,0 +1,19 @@
+//! `shikakud`: the gRPC daemon between receipt computers, kiosks and readers on one side and
+//! OQS on the other.
+//!
+//! - `config`: the layered configuration.
+//! - `server`: builds the parts (store, upstream, readers) and serves the gRPC services.
+//! - `services`: one module per gRPC service; thin — they validate, call a workflow, audit.
+//! - `workflow`: the card check, step by step.
+//! - `audit`: who called, and the durable audit record of every operation.
+//! - `error`: the one error type and its mapping to `tonic::Status`.
+
+pub mod audit;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod services;
+pub mod workflow;
+
+pub use config::Config;
+pub use server::{Daemon, DaemonError, Running};

@@ -1,0 +1,108 @@
+//! `shikakud`: run the daemon. With no configuration at all it serves on 127.0.0.1:50051 with the
+//! embedded OQS simulator and simulated readers, keeping its data in `./data`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use figment::Figment;
+use figment::providers::Serialized;
+use serde::Serialize;
+use shikaku_daemon::config::{Config, LogFormat};
+use shikaku_daemon::{Daemon, DaemonError};
+use tracing_subscriber::EnvFilter;
+
+/// shikakud — one gRPC interface to Japan's online qualification-check system (オンライン資格確認).
+#[derive(Debug, Parser, Serialize)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (default: ./shikaku.toml when it exists).
+    #[arg(long, env = "SHIKAKU_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to serve gRPC on.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    /// Directory for the store and the simulator's state.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// Log filter, e.g. "info" or "debug".
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
+    /// Log format: text or json.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+async fn run(config: Config) -> Result<(), DaemonError> {
+    let daemon = Daemon::build(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "shikakud serving (upstream: embedded simulator)");
+    daemon.serve(listener, shutdown_signal()).await
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(args.config.as_deref(), Figment::from(Serialized::defaults(&args))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("shikakud: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "shikakud stopped");
+            eprintln!("shikakud: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! ActivationCodeService: codes for マイナ資格確認アプリ devices. The upstream issues and checks
+//! codes; the store keeps each code's record (memo, state, times), never the code.
+
+use std::sync::Arc;
+
+use shikaku_domain::clock;
+use shikaku_domain::pb::activation_code_service_server::ActivationCodeService;
+use shikaku_domain::pb::{
+    ActivationCodeRecord, ActivationCodeState, IssueActivationCodeRequest,
+    IssueActivationCodeResponse, ListActivationCodesRequest, ListActivationCodesResponse,
+    RedeemActivationCodeRequest, RedeemActivationCodeResponse, RevokeActivationCodeRequest,
+    RevokeActivationCodeResponse,
+};
+use shikaku_domain::secret::ActivationCode;
+use shikaku_domain::values::DeviceMemo;
+use shikaku_domain::{ValueError, Validator};
+use shikaku_store::{ActivationRecord, WriteOp};
+use tonic::{Request, Response, Status};
+
+use super::Context;
+use crate::audit::{self, Caller, Entry};
+use crate::error::ServiceError;
+
+pub struct ActivationCodes(pub Arc<Context>);
+
+fn to_pb(r: ActivationRecord) -> ActivationCodeRecord {
+    let state = match r.state.as_str() {
+        "pending" => ActivationCodeState::Pending,
+        "redeemed" => ActivationCodeState::Redeemed,
+        "revoked" => ActivationCodeState::Revoked,
+        _ => ActivationCodeState::Unspecified,
+    };
+    ActivationCodeRecord {
+        id: r.id,
+        device_memo: r.device_memo,
+        state: state as i32,
+        issued_at: r.issued_at,
+        usable_from: r.usable_from,
+        redeemed_at: r.redeemed_at.unwrap_or_default(),
+        revoked_at: r.revoked_at.unwrap_or_default(),
+        device_id: r.device_id.unwrap_or_default(),
+    }
+}
+
+fn device_id(s: &str) -> Result<String, ValueError> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
+        Err(ValueError::Rule(
+            "must be 1–64 characters without control characters".into(),
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn record_id(s: &str) -> Result<String, ValueError> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Err(ValueError::Rule("must be an id returned at issue".into()))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[tonic::async_trait]
+impl ActivationCodeService for ActivationCodes {
+    async fn issue_activation_code(
+        &self,
+        request: Request<IssueActivationCodeRequest>,
+    ) -> Result<Response<IssueActivationCodeResponse>, Status> {
+        let caller = Caller::of(&request);
+        let req = request.into_inner();
+        let ctx = &self.0;
+        let mut subject = String::new();
+        let result = async {
+            let memo = DeviceMemo::parse(&req.device_memo)
+                .map_err(|e| ServiceError::field("device_memo", e))?;
+            let issued = ctx.upstream.issue_activation_code(&memo).await?;
+            let record = ActivationRecord {
+                id: issued.id.clone(),
+                device_memo: memo.as_str().to_owned(),
+                state: "pending".into(),
+                issued_at: clock::rfc3339(issued.issued_at),
+                usable_from: clock::rfc3339(issued.usable_from),
+                redeemed_at: None,
+                revoked_at: None,
+                device_id: None,
+            };
+            subject = record.id.clone();
+            ctx.store
+                .write(vec![WriteOp::InsertActivation(record.clone())])
+                .await?;
+            Ok::<_, ServiceError>(IssueActivationCodeResponse {
+                code: issued.code.reveal(),
+                record: Some(to_pb(record)),
+            })
+        }
+        .await;
+        let entry = Entry {
+            operation: "IssueActivationCode",
+            method: "admin",
+            detail: "issued".into(),
+            subject,
+        };
+        audit::finish(&ctx.store, &caller, entry, result)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_activation_codes(
+        &self,
+        request: Request<ListActivationCodesRequest>,
+    ) -> Result<Response<ListActivationCodesResponse>, Status> {
+        let state = match request.get_ref().state() {
+            ActivationCodeState::Unspecified => None,
+            ActivationCodeState::Pending => Some("pending"),
+            ActivationCodeState::Redeemed => Some("redeemed"),
+            ActivationCodeState::Revoked => Some("revoked"),
+        };
+        let records = self
+            .0
+            .store
+            .activation_records(state)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(ListActivationCodesResponse {
+            records: records.into_iter().map(to_pb).collect(),
+        }))
+    }
+
+    async fn revoke_activation_code(
+        &self,
+        request: Request<RevokeActivationCodeRequest>,
+    ) -> Result<Response<RevokeActivationCodeResponse>, Status> {
+        let caller = Caller::of(&request);
+        let req = request.into_inner();
+        let ctx = &self.0;
+        let result = async {
+            let id = record_id(&req.id).map_err(|e| ServiceError::field("id", e))?;
+            // Our record first: an unknown id is NOT_FOUND without asking upstream.
+            ctx.store.activation_record(&id).await?;
+            ctx.upstream.revoke_activation_code(&id).await?;
+            ctx.store
+                .write(vec![WriteOp::SettleActivation {
+                    id: id.clone(),
+                    state: "revoked",
+                    at: clock::rfc3339(clock::now()),
+                    device_id: None,
+                }])
+                .await?;
+            Ok::<_, ServiceError>(RevokeActivationCodeResponse {
+                record: Some(to_pb(ctx.store.activation_record(&id).await?)),
+            })
+        }
+        .await;
+        let entry = Entry {
+            operation: "RevokeActivationCode",
+            method: "admin",
+            detail: "revoked".into(),
+            subject: req.id.chars().take(64).collect(),
+        };
+        audit::finish(&ctx.store, &caller, entry, result)
+            .await
+            .map(Response::new)
+    }
+
+    async fn redeem_activation_code(
+        &self,
+        request: Request<RedeemActivationCodeRequest>,
+    ) -> Result<Response<RedeemActivationCodeResponse>, Status> {
+        let caller = Caller::of(&request);
+        let mut req = request.into_inner();
+        let ctx = &self.0;
+        let mut v = Validator::new();
+        let code = v.check("code", ActivationCode::parse(&req.code));
+        zeroize::Zeroize::zeroize(&mut req.code);
+        let device = v.check("device_id", device_id(&req.device_id));
+        let mut subject = String::new();
+        let result = async {
+            v.finish()?;
+            let (code, device) = (code.expect("validated"), device.expect("validated"));
+            let id = ctx.upstream.redeem_activation_code(&code, &device).await?;
+            subject = id.clone();
+            ctx.store
+                .write(vec![WriteOp::SettleActivation {
+                    id: id.clone(),
+                    state: "redeemed",
+                    at: clock::rfc3339(clock::now()),
+                    device_id: Some(device),
+                }])
+                .await?;
+            Ok::<_, ServiceError>(RedeemActivationCodeResponse {
+                record: Some(to_pb(ctx.store.activation_record(&id).await?)),
+            })
+        }
+        .await;
+        let entry = Entry {
+            operation: "RedeemActivationCode",
+            method: "device",
+            detail: "redeemed".into(),
+            subject,
+        };
+        audit::finish(&ctx.store, &caller, entry, result)
+            .await
+            .map(Response::new)
+    }
+}

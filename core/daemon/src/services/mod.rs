@@ -1,0 +1,87 @@
+//! One module per gRPC service, sharing one `Context`.
+
+pub mod activation;
+pub mod plugins;
+pub mod qualification;
+pub mod visual_check;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shikaku_domain::pb::Plugin;
+use shikaku_domain::reader::{CardReader, ReaderError};
+use shikaku_domain::upstream::Upstream;
+use shikaku_store::Store;
+
+/// What every service needs.
+pub struct Context {
+    pub store: Store,
+    pub upstream: Arc<dyn Upstream>,
+    pub plugins: Vec<Plugin>,
+    pub check_timeout: Duration,
+}
+
+/// Every reader plugin, and which readers have a check running.
+pub struct Readers {
+    pub plugins: Vec<(String, Arc<dyn CardReader>)>,
+    pub in_use: Mutex<HashSet<String>>,
+}
+
+impl Readers {
+    pub fn new(plugins: Vec<(String, Arc<dyn CardReader>)>) -> Self {
+        Self {
+            plugins,
+            in_use: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The plugin that drives `reader`.
+    pub async fn find(&self, reader: &str) -> Result<Arc<dyn CardReader>, ReaderError> {
+        for (_, plugin) in &self.plugins {
+            if plugin
+                .list_readers()
+                .await?
+                .iter()
+                .any(|r| r.name == reader)
+            {
+                return Ok(plugin.clone());
+            }
+        }
+        Err(ReaderError::NotFound(reader.to_owned()))
+    }
+
+    pub fn is_in_use(&self, reader: &str) -> bool {
+        self.in_use
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(reader)
+    }
+
+    /// Marks `reader` in use until the guard drops.
+    pub fn mark_in_use(self: &Arc<Self>, reader: &str) -> InUse {
+        self.in_use
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(reader.to_owned());
+        InUse {
+            readers: self.clone(),
+            reader: reader.to_owned(),
+        }
+    }
+}
+
+pub struct InUse {
+    readers: Arc<Readers>,
+    reader: String,
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.readers
+            .in_use
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.reader);
+    }
+}

@@ -1,0 +1,277 @@
+//! QualificationService: checks by card and by insurance numbers, and the readers.
+
+use std::pin::Pin as StdPin;
+use std::sync::Arc;
+
+use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
+use shikaku_domain::pb::qualification_service_server::QualificationService;
+use shikaku_domain::pb::{
+    CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckResponse, ListReadersRequest,
+    ListReadersResponse, QualificationResult, Reader, ReaderEvent, WatchReadersRequest,
+    reader_event,
+};
+use shikaku_domain::reader::{ReaderEventKind, ReaderInfo};
+use shikaku_domain::secret::{Pin, VisualCheckPassword};
+use shikaku_domain::upstream::NumbersCheck;
+use shikaku_domain::values::{
+    AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, parse_birth_date,
+    parse_reader_name,
+};
+use shikaku_domain::{Validator, clock};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use zeroize::Zeroize;
+
+use super::Context;
+use crate::audit::{self, Caller, Entry, new_id};
+use crate::error::ServiceError;
+use crate::workflow::{self, Identity};
+
+pub struct Qualification(pub Arc<Context>, pub Arc<super::Readers>);
+
+fn optional<T>(
+    s: &str,
+    parse: impl Fn(&str) -> Result<T, shikaku_domain::ValueError>,
+) -> Result<Option<T>, shikaku_domain::ValueError> {
+    if s.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(s).map(Some)
+    }
+}
+
+fn validate_numbers(req: &CheckByInsuranceNumbersRequest) -> Result<NumbersCheck, ServiceError> {
+    let today = clock::today();
+    let mut v = Validator::new();
+    let insurer = v.check("insurer_number", InsurerNumber::parse(&req.insurer_number));
+    let symbol = v.check("symbol", optional(&req.symbol, CardSymbol::parse));
+    let number = v.check("number", CardNumber::parse(&req.number));
+    let branch = v.check("branch", optional(&req.branch, BranchNumber::parse));
+    let birth = v.check("birth_date", parse_birth_date(&req.birth_date, today));
+    let date = v.check(
+        "confirmation_date",
+        workflow::confirmation_date(&req.confirmation_date),
+    );
+    v.finish()?;
+    Ok(NumbersCheck {
+        insurer: insurer.expect("validated"),
+        symbol: symbol.expect("validated"),
+        number: number.expect("validated"),
+        branch: branch.expect("validated"),
+        birth_date: birth.expect("validated"),
+        limit_certificate_consent: req.limit_certificate_consent,
+        confirmation_date: date.expect("validated"),
+    })
+}
+
+/// Validates a card request, taking its secrets out of the message (and wiping them there).
+fn validate_card(
+    req: &mut CheckByCardRequest,
+) -> Result<(String, Identity, chrono::NaiveDate), ServiceError> {
+    let mut v = Validator::new();
+    let reader = v.check("reader", parse_reader_name(&req.reader));
+    let date = v.check(
+        "confirmation_date",
+        workflow::confirmation_date(&req.confirmation_date),
+    );
+    let identity = match req.identity.as_mut() {
+        None => {
+            v.fail("identity", "choose one of pin, visual_check or face");
+            None
+        }
+        Some(PbIdentity::Pin(p)) => {
+            // An empty PIN is allowed for an iPhone; the workflow asks for it otherwise.
+            let pin = v.check("pin.pin", optional(&p.pin, Pin::parse));
+            p.pin.zeroize();
+            pin.map(Identity::Pin)
+        }
+        Some(PbIdentity::VisualCheck(vc)) => {
+            let account = v.check("visual_check.account_id", AccountId::parse(&vc.account_id));
+            let password = if vc.password.is_empty() {
+                v.fail(
+                    "visual_check.password",
+                    "the staff account's 4-digit visual-check password is required",
+                );
+                None
+            } else {
+                v.check(
+                    "visual_check.password",
+                    VisualCheckPassword::parse(&vc.password),
+                )
+            };
+            vc.password.zeroize();
+            account
+                .zip(password)
+                .map(|(account, password)| Identity::VisualCheck { account, password })
+        }
+        Some(PbIdentity::Face(_)) => Some(Identity::Face),
+    };
+    v.finish()?;
+    Ok((
+        reader.expect("validated"),
+        identity.expect("validated"),
+        date.expect("validated"),
+    ))
+}
+
+fn reader_pb(info: &ReaderInfo, plugin: &str, in_use: bool) -> Reader {
+    Reader {
+        name: info.name.clone(),
+        plugin: plugin.to_owned(),
+        description: info.description.clone(),
+        card_present: info.card_present,
+        in_use,
+        face_auth: info.face_auth,
+    }
+}
+
+fn finish_result(mut result: QualificationResult, check_id: &str) -> CheckResponse {
+    result.check_id = check_id.to_owned();
+    CheckResponse {
+        result: Some(result),
+    }
+}
+
+type EventStream = StdPin<Box<dyn Stream<Item = Result<ReaderEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl QualificationService for Qualification {
+    async fn check_by_card(
+        &self,
+        request: Request<CheckByCardRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let caller = Caller::of(&request);
+        let mut req = request.into_inner();
+        let validated = validate_card(&mut req);
+        let ctx = &self.0;
+        let check_id = new_id("chk");
+        let method = validated
+            .as_ref()
+            .map(|(_, i, _)| i.method_name())
+            .unwrap_or("card");
+        let result = async {
+            let (reader, identity, date) = validated?;
+            let plugin = self.1.find(&reader).await?;
+            let session = plugin.open(&reader).await?;
+            let _in_use = self.1.mark_in_use(&reader);
+            let consents = req.consents.take().unwrap_or_default();
+            let run = workflow::check_by_card(
+                session,
+                &ctx.upstream,
+                &reader,
+                identity,
+                consents,
+                date,
+            );
+            tokio::time::timeout(ctx.check_timeout, run)
+                .await
+                .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
+        }
+        .await;
+        let entry = Entry {
+            operation: "CheckByCard",
+            method,
+            detail: result
+                .as_ref()
+                .map(|r| r.validity_code.clone())
+                .unwrap_or_default(),
+            subject: check_id.clone(),
+        };
+        audit::finish(&ctx.store, &caller, entry, result)
+            .await
+            .map(|r| Response::new(finish_result(r, &check_id)))
+    }
+
+    async fn check_by_insurance_numbers(
+        &self,
+        request: Request<CheckByInsuranceNumbersRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let caller = Caller::of(&request);
+        let req = request.into_inner();
+        let ctx = &self.0;
+        let check_id = new_id("chk");
+        let result = async {
+            let check = validate_numbers(&req)?;
+            Ok::<_, ServiceError>(ctx.upstream.check_by_numbers(&check).await?)
+        }
+        .await;
+        let entry = Entry {
+            operation: "CheckByInsuranceNumbers",
+            method: "insurance_numbers",
+            detail: result
+                .as_ref()
+                .map(|r| r.validity_code.clone())
+                .unwrap_or_default(),
+            subject: check_id.clone(),
+        };
+        audit::finish(&ctx.store, &caller, entry, result)
+            .await
+            .map(|r| Response::new(finish_result(r, &check_id)))
+    }
+
+    async fn list_readers(
+        &self,
+        _: Request<ListReadersRequest>,
+    ) -> Result<Response<ListReadersResponse>, Status> {
+        let mut readers = Vec::new();
+        for (name, plugin) in &self.1.plugins {
+            let list = plugin.list_readers().await.map_err(ServiceError::from)?;
+            readers.extend(
+                list.iter()
+                    .map(|r| reader_pb(r, name, self.1.is_in_use(&r.name))),
+            );
+        }
+        Ok(Response::new(ListReadersResponse { readers }))
+    }
+
+    type WatchReadersStream = EventStream;
+
+    async fn watch_readers(
+        &self,
+        _: Request<WatchReadersRequest>,
+    ) -> Result<Response<Self::WatchReadersStream>, Status> {
+        let mut streams: Vec<EventStream> = Vec::new();
+        for (name, plugin) in &self.1.plugins {
+            // Subscribe before listing, so no change between the two is missed.
+            let live = plugin.subscribe();
+            let now = plugin.list_readers().await.map_err(ServiceError::from)?;
+            let at = clock::rfc3339(clock::now());
+            let initial: Vec<Result<ReaderEvent, Status>> = now
+                .iter()
+                .map(|r| {
+                    Ok(ReaderEvent {
+                        kind: reader_event::Kind::ReaderAdded as i32,
+                        reader: Some(reader_pb(r, name, self.1.is_in_use(&r.name))),
+                        initial: true,
+                        at: at.clone(),
+                    })
+                })
+                .collect();
+            let plugin_name = name.clone();
+            let changes = BroadcastStream::new(live).filter_map(move |e| {
+                // A lagging watcher skips what it missed; the next event carries the state.
+                let e = e.ok()?;
+                let kind = match e.kind {
+                    ReaderEventKind::ReaderAdded => reader_event::Kind::ReaderAdded,
+                    ReaderEventKind::ReaderRemoved => reader_event::Kind::ReaderRemoved,
+                    ReaderEventKind::CardInserted => reader_event::Kind::CardInserted,
+                    ReaderEventKind::CardRemoved => reader_event::Kind::CardRemoved,
+                };
+                Some(Ok(ReaderEvent {
+                    kind: kind as i32,
+                    reader: Some(reader_pb(&e.reader, &plugin_name, false)),
+                    initial: false,
+                    at: clock::rfc3339(clock::now()),
+                }))
+            });
+            streams.push(Box::pin(tokio_stream::iter(initial).chain(changes)));
+        }
+        let merged = streams
+            .into_iter()
+            .fold(Box::pin(tokio_stream::empty()) as EventStream, |acc, s| {
+                Box::pin(acc.merge(s))
+            });
+        Ok(Response::new(merged))
+    }
+}

@@ -1,0 +1,147 @@
+//! The card check, step by step.
+//!
+//! PIN: open the reader → read the certificate (an Android phone first needs its PIN) → refuse an
+//! expired certificate before spending a PIN try → VERIFY the PIN (the card counts tries) → sign
+//! the upstream's challenge → let go of the card → the upstream verifies the signature against the
+//! certificate and answers. Visual check: read the certificate, the upstream verifies the staff
+//! password. Face: the face-auth reader matches the face, then the certificate is read.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use shikaku_domain::certificate::{CertificateInfo, classify_expiry};
+use shikaku_domain::clock;
+use shikaku_domain::pb::{ConsentChoices, Medium, QualificationResult};
+use shikaku_domain::reader::{CardSession, ReaderError, sha256_digest_info};
+use shikaku_domain::secret::{Pin, VisualCheckPassword};
+use shikaku_domain::upstream::{CardCheck, Evidence, Upstream, UpstreamError};
+use shikaku_domain::values::AccountId;
+
+use crate::error::ServiceError;
+
+/// The identity method, validated.
+#[derive(Debug)]
+pub enum Identity {
+    /// None only for an iPhone, which unlocks by biometrics on the phone.
+    Pin(Option<Pin>),
+    VisualCheck {
+        account: AccountId,
+        password: VisualCheckPassword,
+    },
+    Face,
+}
+
+impl Identity {
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::Pin(_) => "pin",
+            Self::VisualCheck { .. } => "visual_check",
+            Self::Face => "face",
+        }
+    }
+}
+
+/// Refuses a certificate that expired more than 3 months ago, before the card spends a PIN try.
+fn check_expiry(certificate: &[u8], date: NaiveDate) -> Result<(), ServiceError> {
+    let info = CertificateInfo::parse(certificate)
+        .map_err(|e| ServiceError::Reader(ReaderError::Failure(e.to_string())))?;
+    classify_expiry(info.expires_on, date)
+        .map(|_| ())
+        .map_err(|expired_on| UpstreamError::CertificateExpired { expired_on }.into())
+}
+
+fn pin_of(pin: &Option<Pin>) -> Result<&Pin, ServiceError> {
+    pin.as_ref().ok_or_else(|| {
+        ServiceError::field(
+            "pin.pin",
+            shikaku_domain::ValueError::Rule("must be exactly 4 digits".into()),
+        )
+    })
+}
+
+/// Runs one card check on an open session.
+pub async fn check_by_card(
+    mut session: Box<dyn CardSession>,
+    upstream: &Arc<dyn Upstream>,
+    reader: &str,
+    identity: Identity,
+    consents: ConsentChoices,
+    confirmation_date: NaiveDate,
+) -> Result<QualificationResult, ServiceError> {
+    let medium = session.medium().await?;
+    let (certificate, evidence) = match &identity {
+        Identity::Pin(pin) => {
+            let certificate = if medium == Medium::Android {
+                session.verify_pin(pin_of(pin)?).await?;
+                let c = session.read_auth_certificate().await?;
+                check_expiry(&c, confirmation_date)?;
+                c
+            } else {
+                let c = session.read_auth_certificate().await?;
+                check_expiry(&c, confirmation_date)?;
+                if medium != Medium::Iphone {
+                    session.verify_pin(pin_of(pin)?).await?;
+                }
+                c
+            };
+            let challenge = upstream.challenge().await?;
+            let signature = session.sign(&sha256_digest_info(&challenge)).await?;
+            (
+                certificate,
+                Evidence::Pin {
+                    challenge,
+                    signature,
+                },
+            )
+        }
+        Identity::VisualCheck { account, password } => {
+            if medium == Medium::Android {
+                return Err(ReaderError::PinRequired.into());
+            }
+            let c = session.read_auth_certificate().await?;
+            check_expiry(&c, confirmation_date)?;
+            upstream
+                .verify_visual_check_password(account, password)
+                .await?;
+            (
+                c,
+                Evidence::VisualCheck {
+                    account: account.clone(),
+                },
+            )
+        }
+        Identity::Face => {
+            session.authenticate_face().await?;
+            let c = session.read_auth_certificate().await?;
+            check_expiry(&c, confirmation_date)?;
+            (
+                c,
+                Evidence::Face {
+                    reader: reader.to_owned(),
+                },
+            )
+        }
+    };
+    // The card is read: let it go before waiting on the upstream.
+    drop(session);
+    drop(identity);
+    let result = upstream
+        .check_by_card(CardCheck {
+            certificate,
+            medium,
+            evidence,
+            consents,
+            confirmation_date,
+        })
+        .await?;
+    Ok(result)
+}
+
+/// Today in Japan, or the requested 資格確認日.
+pub fn confirmation_date(s: &str) -> Result<NaiveDate, shikaku_domain::ValueError> {
+    if s.trim().is_empty() {
+        Ok(clock::today())
+    } else {
+        shikaku_domain::values::parse_date(s)
+    }
+}

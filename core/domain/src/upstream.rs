@@ -1,0 +1,137 @@
+//! The upstream trait: what OQS (through the 資格確認端末, its Web API, or the simulator) answers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, NaiveDate};
+
+use crate::pb::{ConsentChoices, Medium, QualificationResult};
+use crate::secret::{ActivationCode, VisualCheckPassword};
+use crate::values::{AccountId, BranchNumber, CardNumber, CardSymbol, DeviceMemo, InsurerNumber};
+
+/// How the patient's identity was confirmed for a card check.
+#[derive(Debug, Clone)]
+pub enum Evidence {
+    /// The card verified the PIN and signed the upstream's challenge.
+    Pin {
+        challenge: Vec<u8>,
+        signature: Vec<u8>,
+    },
+    /// A staff account (whose password the upstream verified) vouched for a visual check.
+    VisualCheck { account: AccountId },
+    /// A face-auth reader matched the face.
+    Face { reader: String },
+}
+
+/// A check by My Number card or smartphone.
+#[derive(Debug, Clone)]
+pub struct CardCheck {
+    pub certificate: Vec<u8>,
+    pub medium: Medium,
+    pub evidence: Evidence,
+    pub consents: ConsentChoices,
+    pub confirmation_date: NaiveDate,
+}
+
+/// A check by the numbers of a 資格確認書 or old card.
+#[derive(Debug, Clone)]
+pub struct NumbersCheck {
+    pub insurer: InsurerNumber,
+    pub symbol: Option<CardSymbol>,
+    pub number: CardNumber,
+    pub branch: Option<BranchNumber>,
+    pub birth_date: NaiveDate,
+    pub limit_certificate_consent: bool,
+    pub confirmation_date: NaiveDate,
+}
+
+/// A freshly issued activation code: the code itself exists only here.
+#[derive(Debug)]
+pub struct IssuedActivationCode {
+    pub id: String,
+    pub code: ActivationCode,
+    pub issued_at: DateTime<FixedOffset>,
+    pub usable_from: DateTime<FixedOffset>,
+}
+
+/// A freshly issued visual-check password.
+#[derive(Debug)]
+pub struct IssuedPassword {
+    pub password: VisualCheckPassword,
+    pub issued_at: DateTime<FixedOffset>,
+    pub replaced: bool,
+}
+
+/// What can go wrong upstream. Each maps to one `ErrorReason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream unavailable: {0}")]
+    Unavailable(String),
+    #[error("upstream did not answer in time")]
+    Timeout,
+    #[error("upstream error result {code}: {message}")]
+    ErrorResult { code: String, message: String },
+    #[error("the signature does not verify against the certificate")]
+    SignatureInvalid,
+    #[error("the certificate is not one oqs issued or knows")]
+    CertificateUnknown,
+    #[error("the certificate expired on {expired_on}, more than 3 months ago")]
+    CertificateExpired { expired_on: NaiveDate },
+    #[error("visual-check password incorrect, {attempts_left} attempts left before the account locks")]
+    PasswordIncorrect { attempts_left: u8 },
+    #[error("no visual-check password has been issued for this account")]
+    PasswordNotIssued,
+    #[error("account locked until {until}")]
+    AccountLocked { until: DateTime<FixedOffset> },
+    #[error("no oqs account {0:?}")]
+    AccountNotFound(String),
+    #[error("activation code not usable before {usable_from}")]
+    CodeNotYetUsable { usable_from: DateTime<FixedOffset> },
+    #[error("activation code already used")]
+    CodeAlreadyUsed,
+    #[error("activation code revoked")]
+    CodeRevoked,
+    #[error("no such activation code")]
+    CodeNotFound,
+    #[error("the facility already has {0} devices pending activation")]
+    DeviceLimit(u32),
+    #[error("the upstream does not support {0}")]
+    Unsupported(&'static str),
+}
+
+#[async_trait]
+pub trait Upstream: Send + Sync + 'static {
+    /// A fresh random challenge for the card to sign.
+    async fn challenge(&self) -> Result<Vec<u8>, UpstreamError>;
+
+    async fn check_by_card(&self, check: CardCheck) -> Result<QualificationResult, UpstreamError>;
+
+    async fn check_by_numbers(
+        &self,
+        check: &NumbersCheck,
+    ) -> Result<QualificationResult, UpstreamError>;
+
+    async fn issue_activation_code(
+        &self,
+        memo: &DeviceMemo,
+    ) -> Result<IssuedActivationCode, UpstreamError>;
+
+    /// Redeems a code for a device; answers the code's id.
+    async fn redeem_activation_code(
+        &self,
+        code: &ActivationCode,
+        device_id: &str,
+    ) -> Result<String, UpstreamError>;
+
+    async fn revoke_activation_code(&self, id: &str) -> Result<(), UpstreamError>;
+
+    async fn issue_visual_check_password(
+        &self,
+        account: &AccountId,
+    ) -> Result<IssuedPassword, UpstreamError>;
+
+    /// Verifies a staff password; five wrong ones lock the account for 30 minutes.
+    async fn verify_visual_check_password(
+        &self,
+        account: &AccountId,
+        password: &VisualCheckPassword,
+    ) -> Result<(), UpstreamError>;
+}

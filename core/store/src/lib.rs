@@ -1,0 +1,226 @@
+//! shikaku's store on disk: one SQLite database in WAL mode holding the audit trail of every
+//! operation and the issuance records. It never holds a PIN, a password or an activation code.
+//!
+//! All writes go through one writer thread that commits whatever has queued up as one
+//! transaction (group commit) and only then answers each caller: an acknowledged write is on
+//! disk (`synchronous = FULL` by default), yet a burst of checks costs one fsync, not one each.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::{mpsc, oneshot};
+
+pub use writer::WriteOp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("store failure: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("no record {0:?}")]
+    NotFound(String),
+}
+
+/// How hard SQLite works to make a commit survive a power cut (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss. The default.
+    #[default]
+    Full,
+    /// fsync at checkpoints only: survives a crash or `kill -9` of the daemon, not a power cut.
+    Normal,
+}
+
+/// One line of the audit trail: who did what, from where, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: String,
+    /// The RPC, e.g. "CheckByInsuranceNumbers".
+    pub operation: String,
+    /// The identity method or medium, e.g. "pin", "visual_check", "insurance_numbers".
+    pub method: String,
+    /// `x-shikaku-terminal`, or "" when the caller sent none.
+    pub terminal: String,
+    /// `x-shikaku-operator`, or "".
+    pub operator: String,
+    /// The caller's socket address.
+    pub peer: String,
+    /// "ok" or the gRPC code name.
+    pub outcome: String,
+    /// The validity code of a check, or the error reason.
+    pub detail: String,
+    /// What it concerned: a check id, an activation-code id, an account id.
+    pub subject: String,
+}
+
+/// What shikaku remembers of an activation code: never the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRecord {
+    pub id: String,
+    pub device_memo: String,
+    /// "pending", "redeemed" or "revoked".
+    pub state: String,
+    pub issued_at: String,
+    pub usable_from: String,
+    pub redeemed_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub device_id: Option<String>,
+}
+
+/// The store: a writer thread for changes, a connection for reads.
+#[derive(Clone)]
+pub struct Store {
+    writes: mpsc::Sender<writer::Batch>,
+    reads: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn open_connection(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies migrations and starts the writer.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        }
+        let mut conn = open_connection(path, durability)?;
+        schema::migrate(&mut conn)?;
+        let reads = open_connection(path, durability)?;
+        let writes = writer::spawn(conn);
+        Ok(Self {
+            writes,
+            reads: Arc::new(Mutex::new(reads)),
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies `ops` atomically and returns once they are committed to disk.
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.writes
+            .send(writer::Batch { ops, done })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        wait.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Appends one audit record, durably.
+    pub async fn audit(&self, record: AuditRecord) -> Result<(), StoreError> {
+        self.write(vec![WriteOp::Audit(record)]).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.reads.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Activation-code records, newest first, optionally only in one state.
+    pub async fn activation_records(
+        &self,
+        state: Option<&'static str>,
+    ) -> Result<Vec<ActivationRecord>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, device_memo, state, issued_at, usable_from, redeemed_at, revoked_at, device_id
+                 FROM activation_codes WHERE (?1 IS NULL OR state = ?1) ORDER BY issued_at DESC, rowid DESC",
+            )?;
+            stmt.query_map(params![state], writer::activation_from_row)?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn activation_record(&self, id: &str) -> Result<ActivationRecord, StoreError> {
+        let key = id.to_owned();
+        let found = self
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, device_memo, state, issued_at, usable_from, redeemed_at, revoked_at, device_id
+                     FROM activation_codes WHERE id = ?1",
+                )?;
+                let mut rows = stmt.query_map(params![key], writer::activation_from_row)?;
+                rows.next().transpose()
+            })
+            .await?;
+        found.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
+
+    /// The audit trail, oldest first (for operators and tests).
+    pub async fn audit_records(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, operation, method, terminal, operator, peer, outcome, detail, subject
+                 FROM audit ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let mut v: Vec<AuditRecord> = stmt
+                .query_map(params![limit], |r| {
+                    Ok(AuditRecord {
+                        at: r.get(0)?,
+                        operation: r.get(1)?,
+                        method: r.get(2)?,
+                        terminal: r.get(3)?,
+                        operator: r.get(4)?,
+                        peer: r.get(5)?,
+                        outcome: r.get(6)?,
+                        detail: r.get(7)?,
+                        subject: r.get(8)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            v.reverse();
+            Ok(v)
+        })
+        .await
+    }
+}

@@ -1,0 +1,74 @@
+//! An embedded simulator of OQS and a simulated card reader holding virtual My Number cards.
+//!
+//! It is the daemon's default upstream and reader, so shikaku runs and is testable anywhere. It
+//! behaves like the real thing where a client can tell: results for every variant come from a
+//! fixture data set (`fixtures/oqs.toml`), card checks verify a real RSA-2048 signature over a
+//! fresh challenge against a certificate chain, PINs lock after 3 wrong tries, activation codes and
+//! visual-check passwords are kept only as slow hashes in the simulator's own SQLite file.
+
+mod fixture;
+mod pki;
+mod reader;
+mod state;
+mod upstream;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use reader::SimulatedReaders;
+pub use upstream::Simulator;
+
+/// How to build the simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// A fixture file replacing the embedded one; its card keys are read from `keys/` beside it.
+    pub fixture: Option<PathBuf>,
+    /// The simulator's own state (activation codes, visual-check passwords, lockouts).
+    pub state_path: PathBuf,
+    /// How long after issue an activation code becomes usable (about 10 minutes at OQS).
+    pub activation_delay: Duration,
+    /// Pending activation codes a facility may hold at once.
+    pub max_pending_devices: u32,
+    /// Argon2id memory cost in KiB for stored secrets.
+    pub hash_memory_kib: u32,
+    /// Argon2id passes.
+    pub hash_passes: u32,
+}
+
+impl SimulatorConfig {
+    pub fn new(state_path: PathBuf) -> Self {
+        Self {
+            fixture: None,
+            state_path,
+            activation_delay: Duration::from_secs(600),
+            max_pending_devices: 20,
+            hash_memory_kib: 19 * 1024,
+            hash_passes: 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    #[error("cannot read the simulator fixture {path}: {reason}")]
+    Fixture { path: String, reason: String },
+    #[error("simulator key for card {card:?}: {reason}")]
+    Key { card: String, reason: String },
+    #[error("simulator state: {0}")]
+    State(#[from] rusqlite::Error),
+    #[error("simulator certificate: {0}")]
+    Certificate(String),
+}
+
+/// Builds the simulated OQS and the simulated readers from one fixture.
+pub fn build(
+    config: &SimulatorConfig,
+) -> Result<(Arc<Simulator>, Arc<SimulatedReaders>), SimulatorError> {
+    let fixture = fixture::load(config.fixture.as_deref())?;
+    let pki = pki::Pki::issue(&fixture)?;
+    let state = state::State::open(config)?;
+    let readers = Arc::new(SimulatedReaders::new(&fixture, &pki));
+    let simulator = Arc::new(Simulator::new(fixture, pki, state, config));
+    Ok((simulator, readers))
+}
