@@ -1,1 +1,128 @@
+//! Test harness: a real daemon on 127.0.0.1:0 with its store in a temporary directory, a
+//! connected channel, and helpers that read the rich error details off a status.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use shikaku_daemon::{Config, Running};
+use shikaku_proto::v1::ERROR_DOMAIN;
+use tempfile::TempDir;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+pub use shikaku_proto::v1 as pb;
+
+pub struct TestDaemon {
+    pub running: Running,
+    pub channel: Channel,
+    pub dir: TempDir,
+}
+
+/// A configuration fit for tests: free port, temporary data, cheap hashing, no activation delay.
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    c.simulator.activation_delay_secs = 0;
+    c.simulator.hash_memory_kib = 64;
+    c.simulator.hash_passes = 1;
+    c
+}
+
+impl TestDaemon {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir);
+        adjust(&mut config);
+        let running = Running::start(&config).await.expect("daemon starts");
+        let channel = Channel::from_shared(running.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            running,
+            channel,
+            dir,
+        }
+    }
+
+    pub fn qualification(
+        &self,
+    ) -> pb::qualification_service_client::QualificationServiceClient<Channel> {
+        pb::qualification_service_client::QualificationServiceClient::new(self.channel.clone())
+    }
+
+    pub fn activation(
+        &self,
+    ) -> pb::activation_code_service_client::ActivationCodeServiceClient<Channel> {
+        pb::activation_code_service_client::ActivationCodeServiceClient::new(self.channel.clone())
+    }
+
+    pub fn visual_check(
+        &self,
+    ) -> pb::visual_check_password_service_client::VisualCheckPasswordServiceClient<Channel> {
+        pb::visual_check_password_service_client::VisualCheckPasswordServiceClient::new(
+            self.channel.clone(),
+        )
+    }
+}
+
+/// The ErrorInfo reason and metadata of a status (panics if there is none, or its domain is wrong).
+pub fn reason(status: &tonic::Status) -> (String, HashMap<String, String>) {
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.domain, ERROR_DOMAIN);
+    (info.reason.clone(), info.metadata.clone())
+}
+
+/// The BadRequest field violations of a status, as (field, description).
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| (v.field.clone(), v.description.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The directory cargo puts this workspace's binaries in (next to the test executable's `deps`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The path of a workspace binary; `cargo test --workspace` builds them before running tests.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace` (cargo test --workspace builds it)",
+        p.display()
+    );
+    p
+}
+
+/// A check by numbers for fixture person "taro" (協会けんぽ, valid).
+pub fn taro_numbers() -> pb::CheckByInsuranceNumbersRequest {
+    pb::CheckByInsuranceNumbersRequest {
+        insurer_number: "06130488".into(),
+        symbol: "12-34".into(),
+        number: "4260".into(),
+        branch: "01".into(),
+        birth_date: "1970-01-01".into(),
+        ..Default::default()
+    }
+}

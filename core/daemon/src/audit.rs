@@ -34,10 +34,7 @@ impl Caller {
         Self {
             terminal: header(req, "x-shikaku-terminal"),
             operator: header(req, "x-shikaku-operator"),
-            peer: req
-                .remote_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
+            peer: req.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
         }
     }
 }

@@ -137,7 +137,10 @@ impl Config {
                 }
                 fig = fig.merge(Toml::file_exact(path));
             }
-            None => fig = fig.merge(Toml::file_exact("shikaku.toml")),
+            None if Path::new("shikaku.toml").exists() => {
+                fig = fig.merge(Toml::file_exact("shikaku.toml"));
+            }
+            None => {}
         }
         let env = Env::prefixed("SHIKAKU_")
             .filter(|k| {

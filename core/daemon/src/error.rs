@@ -65,9 +65,11 @@ impl ServiceError {
                 }
             }
             Self::Reader(e) => match e {
-                ReaderError::NotFound(r) => {
-                    (Code::NotFound, R::ReaderNotFound, vec![("reader", r.clone())])
-                }
+                ReaderError::NotFound(r) => (
+                    Code::NotFound,
+                    R::ReaderNotFound,
+                    vec![("reader", r.clone())],
+                ),
                 ReaderError::NoCard => (Code::FailedPrecondition, R::NoCard, vec![]),
                 ReaderError::NotMyNumberCard => {
                     (Code::FailedPrecondition, R::NotAMyNumberCard, vec![])
@@ -92,7 +94,9 @@ impl ServiceError {
                 ReaderError::Failure(_) => (Code::Unavailable, R::PluginFailed, vec![]),
             },
             Self::Upstream(e) => match e {
-                UpstreamError::Unavailable(_) => (Code::Unavailable, R::UpstreamUnavailable, vec![]),
+                UpstreamError::Unavailable(_) => {
+                    (Code::Unavailable, R::UpstreamUnavailable, vec![])
+                }
                 UpstreamError::Timeout => (Code::DeadlineExceeded, R::UpstreamUnavailable, vec![]),
                 UpstreamError::ErrorResult { code, .. } => (
                     Code::FailedPrecondition,
@@ -119,25 +123,31 @@ impl ServiceError {
                     R::VisualCheckPasswordIncorrect,
                     vec![("attempts_left", attempts_left.to_string())],
                 ),
-                UpstreamError::PasswordNotIssued => {
-                    (Code::FailedPrecondition, R::VisualCheckPasswordNotIssued, vec![])
-                }
+                UpstreamError::PasswordNotIssued => (
+                    Code::FailedPrecondition,
+                    R::VisualCheckPasswordNotIssued,
+                    vec![],
+                ),
                 UpstreamError::AccountLocked { until } => (
                     Code::FailedPrecondition,
                     R::AccountLocked,
                     vec![("locked_until", clock::rfc3339(*until))],
                 ),
-                UpstreamError::AccountNotFound(a) => {
-                    (Code::NotFound, R::AccountNotFound, vec![("account_id", a.clone())])
-                }
+                UpstreamError::AccountNotFound(a) => (
+                    Code::NotFound,
+                    R::AccountNotFound,
+                    vec![("account_id", a.clone())],
+                ),
                 UpstreamError::CodeNotYetUsable { usable_from } => (
                     Code::FailedPrecondition,
                     R::ActivationCodeNotYetUsable,
                     vec![("usable_from", clock::rfc3339(*usable_from))],
                 ),
-                UpstreamError::CodeAlreadyUsed => {
-                    (Code::FailedPrecondition, R::ActivationCodeAlreadyUsed, vec![])
-                }
+                UpstreamError::CodeAlreadyUsed => (
+                    Code::FailedPrecondition,
+                    R::ActivationCodeAlreadyUsed,
+                    vec![],
+                ),
                 UpstreamError::CodeRevoked => {
                     (Code::FailedPrecondition, R::ActivationCodeRevoked, vec![])
                 }

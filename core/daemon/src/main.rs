@@ -42,7 +42,8 @@ fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -73,19 +74,20 @@ async fn run(config: Config) -> Result<(), DaemonError> {
             addr: config.listen,
             source,
         })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| DaemonError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "shikakud serving (upstream: embedded simulator)");
     daemon.serve(listener, shutdown_signal()).await
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match Config::load(args.config.as_deref(), Figment::from(Serialized::defaults(&args))) {
+    let config = match Config::load(
+        args.config.as_deref(),
+        Figment::from(Serialized::defaults(&args)),
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("shikakud: {e}");

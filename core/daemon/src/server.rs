@@ -92,6 +92,7 @@ impl Daemon {
                 embedded("simulated-reader", PluginKind::CardReader),
             ],
             check_timeout: config.check_timeout(),
+            shutdown: tokio::sync::watch::channel(false).0,
         });
         Ok(Self {
             context,
@@ -127,6 +128,11 @@ impl Daemon {
             .expect("descriptor sets are valid");
 
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let stop = ctx.shutdown.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
         Server::builder()
             .add_service(health)
             .add_service(reflection)
@@ -137,9 +143,9 @@ impl Daemon {
             .add_service(ActivationCodeServiceServer::new(ActivationCodes(
                 ctx.clone(),
             )))
-            .add_service(VisualCheckPasswordServiceServer::new(
-                VisualCheckPasswords(ctx.clone()),
-            ))
+            .add_service(VisualCheckPasswordServiceServer::new(VisualCheckPasswords(
+                ctx.clone(),
+            )))
             .add_service(PluginServiceServer::new(Plugins(ctx)))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
@@ -159,12 +165,13 @@ impl Running {
     /// Builds the daemon from `config` and serves on `config.listen` (port 0 picks a free port).
     pub async fn start(config: &Config) -> Result<Self, DaemonError> {
         let daemon = Daemon::build(config)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| DaemonError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| DaemonError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
             addr: config.listen,
             source,

@@ -72,10 +72,22 @@ mod tests {
     fn expiry_windows() {
         let exp = d("2026-06-30");
         assert_eq!(classify_expiry(exp, d("2026-03-30")), Ok(Expiry::Valid));
-        assert_eq!(classify_expiry(exp, d("2026-04-01")), Ok(Expiry::ExpiringSoon));
-        assert_eq!(classify_expiry(exp, d("2026-06-30")), Ok(Expiry::ExpiringSoon));
-        assert_eq!(classify_expiry(exp, d("2026-07-01")), Ok(Expiry::ExpiredInGrace));
-        assert_eq!(classify_expiry(exp, d("2026-09-30")), Ok(Expiry::ExpiredInGrace));
+        assert_eq!(
+            classify_expiry(exp, d("2026-04-01")),
+            Ok(Expiry::ExpiringSoon)
+        );
+        assert_eq!(
+            classify_expiry(exp, d("2026-06-30")),
+            Ok(Expiry::ExpiringSoon)
+        );
+        assert_eq!(
+            classify_expiry(exp, d("2026-07-01")),
+            Ok(Expiry::ExpiredInGrace)
+        );
+        assert_eq!(
+            classify_expiry(exp, d("2026-09-30")),
+            Ok(Expiry::ExpiredInGrace)
+        );
         assert_eq!(classify_expiry(exp, d("2026-10-01")), Err(exp));
     }
 }

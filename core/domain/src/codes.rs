@@ -89,7 +89,8 @@ pub fn limit_category(code: &str) -> LimitCategory {
     if code.is_empty() {
         return LimitCategory::Unspecified;
     }
-    LimitCategory::from_str_name(&format!("LIMIT_CATEGORY_{code}")).unwrap_or(LimitCategory::Unknown)
+    LimitCategory::from_str_name(&format!("LIMIT_CATEGORY_{code}"))
+        .unwrap_or(LimitCategory::Unknown)
 }
 
 /// 認定疾病区分 (OQSCD013).

@@ -71,14 +71,18 @@ impl ActivationCode {
         for b in s.bytes().filter(|b| *b != b'-' && *b != b' ') {
             if !b.is_ascii_digit() || n == 12 {
                 out.zeroize();
-                return Err(ValueError::rule("must be 12 digits, written 1234-5678-9012"));
+                return Err(ValueError::rule(
+                    "must be 12 digits, written 1234-5678-9012",
+                ));
             }
             out[n] = b;
             n += 1;
         }
         if n != 12 {
             out.zeroize();
-            return Err(ValueError::rule("must be 12 digits, written 1234-5678-9012"));
+            return Err(ValueError::rule(
+                "must be 12 digits, written 1234-5678-9012",
+            ));
         }
         Ok(Self(out))
     }

@@ -75,7 +75,9 @@ pub enum UpstreamError {
     CertificateUnknown,
     #[error("the certificate expired on {expired_on}, more than 3 months ago")]
     CertificateExpired { expired_on: NaiveDate },
-    #[error("visual-check password incorrect, {attempts_left} attempts left before the account locks")]
+    #[error(
+        "visual-check password incorrect, {attempts_left} attempts left before the account locks"
+    )]
     PasswordIncorrect { attempts_left: u8 },
     #[error("no visual-check password has been issued for this account")]
     PasswordNotIssued,

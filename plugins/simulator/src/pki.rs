@@ -74,8 +74,9 @@ fn spki(key: &RsaPrivateKey) -> Result<SubjectPublicKeyInfoOwned, SimulatorError
 impl Pki {
     pub fn issue(fixture: &Fixture) -> Result<Self, SimulatorError> {
         let ca_key = load_key(fixture, "ca")?;
-        let ca_name = Name::from_str("CN=shikaku simulator JPKI user authentication CA,O=shikaku,C=JP")
-            .map_err(cert_err)?;
+        let ca_name =
+            Name::from_str("CN=shikaku simulator JPKI user authentication CA,O=shikaku,C=JP")
+                .map_err(cert_err)?;
         let signer = SigningKey::<Sha256>::new(ca_key.clone());
         let mut cards = HashMap::new();
         let mut serials = HashMap::new();
@@ -89,9 +90,8 @@ impl Pki {
                 not_before: time_at(card.expires_in_days.min(0) - 5 * 365)?,
                 not_after: time_at(card.expires_in_days)?,
             };
-            let subject =
-                Name::from_str(&format!("CN=simulated card {},O=shikaku,C=JP", card.id))
-                    .map_err(cert_err)?;
+            let subject = Name::from_str(&format!("CN=simulated card {},O=shikaku,C=JP", card.id))
+                .map_err(cert_err)?;
             let builder = CertificateBuilder::new(
                 Profile::Leaf {
                     issuer: ca_name.clone(),
@@ -132,11 +132,7 @@ impl Pki {
         VerifyingKey::<Sha256>::new(self.ca_public.clone())
             .verify(&tbs, &sig)
             .ok()?;
-        let spki_der = cert
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()
-            .ok()?;
+        let spki_der = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
         rsa::pkcs8::DecodePublicKey::from_public_key_der(&spki_der).ok()
     }
 }

@@ -100,7 +100,10 @@ impl SimulatedReaders {
             );
         }
         for c in &fixture.card {
-            let held = fixture.reader.iter().any(|r| r.card.as_ref() == Some(&c.id));
+            let held = fixture
+                .reader
+                .iter()
+                .any(|r| r.card.as_ref() == Some(&c.id));
             if !held {
                 slots.insert(
                     format!("sim-{}", c.id),

@@ -95,7 +95,11 @@ impl Simulator {
         let cards = fixture
             .card
             .iter()
-            .filter_map(|c| index.get(&c.person).map(|pi| (c.id.clone(), (*pi, c.registered))))
+            .filter_map(|c| {
+                index
+                    .get(&c.person)
+                    .map(|pi| (c.id.clone(), (*pi, c.registered)))
+            })
             .collect();
         Self {
             people,
@@ -244,10 +248,7 @@ impl Upstream for Simulator {
             }
         };
         let consents = consent_record(&check.consents, now);
-        let limit_given = consents
-            .limit_certificate
-            .as_ref()
-            .is_some_and(|c| c.given);
+        let limit_given = consents.limit_certificate.as_ref().is_some_and(|c| c.given);
         apply_limit_consent(&mut result, limit_given);
         if expiry == Expiry::ExpiringSoon && result.processing_result_code.is_empty() {
             result.processing_result_code = "SIMW001".into();

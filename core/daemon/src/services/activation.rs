@@ -13,7 +13,7 @@ use shikaku_domain::pb::{
 };
 use shikaku_domain::secret::ActivationCode;
 use shikaku_domain::values::DeviceMemo;
-use shikaku_domain::{ValueError, Validator};
+use shikaku_domain::{Validator, ValueError};
 use shikaku_store::{ActivationRecord, WriteOp};
 use tonic::{Request, Response, Status};
 

@@ -20,6 +20,19 @@ pub struct Context {
     pub upstream: Arc<dyn Upstream>,
     pub plugins: Vec<Plugin>,
     pub check_timeout: Duration,
+    /// Flips to true when the daemon begins shutting down, so server streams end and the
+    /// graceful shutdown does not wait forever on a kiosk's open WatchReaders.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Context {
+    /// Completes when the daemon begins shutting down.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
 }
 
 /// Every reader plugin, and which readers have a check running.

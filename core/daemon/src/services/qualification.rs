@@ -135,6 +135,29 @@ fn finish_result(mut result: QualificationResult, check_id: &str) -> CheckRespon
 
 type EventStream = StdPin<Box<dyn Stream<Item = Result<ReaderEvent, Status>> + Send>>;
 
+/// Forwards `events` until the daemon shuts down or the client goes away.
+fn until_shutdown(
+    mut events: EventStream,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> EventStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                next = events.next() => {
+                    let Some(e) = next else { break };
+                    if tx.send(e).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
 #[tonic::async_trait]
 impl QualificationService for Qualification {
     async fn check_by_card(
@@ -156,14 +179,8 @@ impl QualificationService for Qualification {
             let session = plugin.open(&reader).await?;
             let _in_use = self.1.mark_in_use(&reader);
             let consents = req.consents.take().unwrap_or_default();
-            let run = workflow::check_by_card(
-                session,
-                &ctx.upstream,
-                &reader,
-                identity,
-                consents,
-                date,
-            );
+            let run =
+                workflow::check_by_card(session, &ctx.upstream, &reader, identity, consents, date);
             tokio::time::timeout(ctx.check_timeout, run)
                 .await
                 .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
@@ -272,6 +289,9 @@ impl QualificationService for Qualification {
             .fold(Box::pin(tokio_stream::empty()) as EventStream, |acc, s| {
                 Box::pin(acc.merge(s))
             });
-        Ok(Response::new(merged))
+        Ok(Response::new(until_shutdown(
+            merged,
+            self.0.shutting_down(),
+        )))
     }
 }

@@ -28,7 +28,11 @@ impl VisualCheckPasswordService for VisualCheckPasswords {
         let result = async {
             v.finish()?;
             let account = account.expect("validated");
-            let issued = self.0.upstream.issue_visual_check_password(&account).await?;
+            let issued = self
+                .0
+                .upstream
+                .issue_visual_check_password(&account)
+                .await?;
             Ok::<_, ServiceError>(IssueVisualCheckPasswordResponse {
                 password: issued.password.reveal(),
                 account_id: account.to_string(),

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmarks shikakud against a bare tonic echo server under the same load, in one run, and
+# checks the issue's targets. See bench/README.md. Needs Linux (/proc), taskset and jq.
+set -euo pipefail
+shopt -s inherit_errexit
+
+DURATION=${BENCH_DURATION:-10}         # measured seconds per phase
+WARMUP=${BENCH_WARMUP:-3}              # unmeasured seconds before each phase
+RATE=${BENCH_RATE:-20000}              # requests per second of the fixed-rate phase
+CONNECTIONS=${BENCH_CONNECTIONS:-8}
+CONCURRENCY=${BENCH_CONCURRENCY:-64}   # requests in flight in the saturation phase
+SERVER_CPU=${BENCH_SERVER_CPU:-0}      # core the server is pinned to
+LOAD_CPU=${BENCH_LOAD_CPU:-1}          # core the load generator is pinned to
+ECHO_PORT=${BENCH_ECHO_PORT:-50551}
+DAEMON_PORT=${BENCH_DAEMON_PORT:-50552}
+# Extra shikaku-load flags for both targets, e.g. "--number 4261" to check another person.
+read -ra LOAD_ARGS <<<"${BENCH_LOAD_ARGS:-}"
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$root/target/release
+command -v jq >/dev/null || { echo "run.sh needs jq" >&2; exit 2; }
+
+cargo build --release --manifest-path "$root/Cargo.toml" -p shikaku-bench -p shikaku-daemon
+
+work=$(mktemp -d)
+server_pid=
+stop_server() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+  fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Fails unless nothing listens on the port yet: otherwise we would benchmark someone else's server.
+require_free() {
+  if port_open "$1"; then echo "port $1 is already in use; set BENCH_ECHO_PORT/BENCH_DAEMON_PORT" >&2; exit 1; fi
+}
+
+# Polls until the server accepts connections, failing fast if it exits.
+wait_for_port() {
+  local deadline=$((SECONDS + 30))
+  until port_open "$1"; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then echo "server exited before listening:" >&2; cat "$work/server.log" >&2; exit 1; fi
+    if ((SECONDS >= deadline)); then echo "port $1 not accepting after 30 s" >&2; exit 1; fi
+    sleep 0.05
+  done
+}
+
+load() {
+  local target=$1 port=$2
+  shift 2
+  echo "  $target: ${*:-saturation}" >&2
+  taskset -c "$LOAD_CPU" "$bin/shikaku-load" --target "$target" --addr "127.0.0.1:$port" \
+    --server-pid "$server_pid" --connections "$CONNECTIONS" --concurrency "$CONCURRENCY" \
+    --duration "$DURATION" --warmup "$WARMUP" "${LOAD_ARGS[@]}" "$@"
+}
+
+# Measures the server started last: idle RSS, then saturation, then the fixed rate.
+measure() {
+  local target=$1 port=$2 rss_kb saturation fixed
+  wait_for_port "$port"
+  rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
+  saturation=$(load "$target" "$port")
+  fixed=$(load "$target" "$port" --rate "$RATE")
+  jq -cn --argjson rss "$rss_kb" --argjson s "$saturation" --argjson f "$fixed" \
+    '{idle_rss_kb: $rss, saturation: $s, rate: $f}'
+}
+
+echo "echo baseline" >&2
+require_free "$ECHO_PORT"
+taskset -c "$SERVER_CPU" "$bin/shikaku-echo" --listen "127.0.0.1:$ECHO_PORT" >"$work/server.log" 2>&1 &
+server_pid=$!
+echo_json=$(measure echo "$ECHO_PORT")
+stop_server
+
+echo "shikakud" >&2
+require_free "$DAEMON_PORT"
+mkdir "$work/data"
+# An empty configuration file: defaults only, whatever ./shikaku.toml the caller has.
+: >"$work/shikaku.toml"
+SHIKAKU_LOG=warn taskset -c "$SERVER_CPU" "$bin/shikakud" --config "$work/shikaku.toml" \
+  --listen "127.0.0.1:$DAEMON_PORT" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+server_pid=$!
+shikaku_json=$(measure shikaku "$DAEMON_PORT")
+stop_server
+
+mkdir -p "$root/bench/results"
+jq -n --argjson echo "$echo_json" --argjson shikaku "$shikaku_json" \
+  --arg cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
+  --argjson cores "$(nproc --all)" --arg kernel "$(uname -r)" --arg at "$(date -u +%FT%TZ)" \
+  --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson rate "$RATE" '
+  {
+    at: $at,
+    machine: {cpu: $cpu, cores: $cores, kernel: $kernel},
+    settings: {duration_s: $duration, warmup_s: $warmup, rate: $rate},
+    echo: $echo,
+    shikaku: $shikaku,
+    ratios: {
+      throughput: ($shikaku.saturation.rps / $echo.saturation.rps),
+      cpu_per_req: ($shikaku.rate.cpu_us_per_req / $echo.rate.cpu_us_per_req),
+      p99_at_rate: ($shikaku.rate.p99_us / $echo.rate.p99_us)
+    },
+    idle_rss_mb: ($shikaku.idle_rss_kb / 1024)
+  }
+  | .targets = {
+      throughput: (.ratios.throughput >= 0.8),
+      cpu_per_req: (.ratios.cpu_per_req <= 1.25),
+      p99_at_rate: (.ratios.p99_at_rate <= 1.5),
+      idle_rss: (.idle_rss_mb < 30)
+    }' >"$root/bench/results/latest.json"
+
+jq -r '
+  def r(n): . * n | round / n;
+  def ok(b): if b then "met" else "MISSED" end;
+  . as $x | .echo as $e | .shikaku as $s |
+  ["metric", "echo", "shikakud", "shikakud/echo", "target"],
+  ["requests/s at saturation", $e.saturation.rps, $s.saturation.rps, ($x.ratios.throughput | r(100)), ">= 0.8 \(ok($x.targets.throughput))"],
+  ["server CPU cores used at saturation", $e.saturation.server_cpu_util, $s.saturation.server_cpu_util, "", ""],
+  ["CPU us/request at \($x.settings.rate)/s", $e.rate.cpu_us_per_req, $s.rate.cpu_us_per_req, ($x.ratios.cpu_per_req | r(100)), "<= 1.25 \(ok($x.targets.cpu_per_req))"],
+  ["CPU us/request at saturation", $e.saturation.cpu_us_per_req, $s.saturation.cpu_us_per_req, ($s.saturation.cpu_us_per_req / $e.saturation.cpu_us_per_req | r(100)), ""],
+  ["p50 us at \($x.settings.rate)/s", $e.rate.p50_us, $s.rate.p50_us, ($s.rate.p50_us / $e.rate.p50_us | r(100)), ""],
+  ["p99 us at \($x.settings.rate)/s", $e.rate.p99_us, $s.rate.p99_us, ($x.ratios.p99_at_rate | r(100)), "<= 1.5 \(ok($x.targets.p99_at_rate))"],
+  ["p50 us at saturation", $e.saturation.p50_us, $s.saturation.p50_us, ($s.saturation.p50_us / $e.saturation.p50_us | r(100)), ""],
+  ["p99 us at saturation", $e.saturation.p99_us, $s.saturation.p99_us, ($s.saturation.p99_us / $e.saturation.p99_us | r(100)), ""],
+  ["idle RSS MB", ($e.idle_rss_kb / 1024 | r(10)), ($x.idle_rss_mb | r(10)), "", "< 30 MB \(ok($x.targets.idle_rss))"]
+  | @tsv' "$root/bench/results/latest.json" | column -t -s $'\t'
+echo "results: bench/results/latest.json"
+
+# A missed target fails the run, so it can gate CI.
+jq -e '.targets | all' "$root/bench/results/latest.json" >/dev/null
