@@ -81,12 +81,17 @@ fn fail_all(group: &mut Vec<Batch>, e: &rusqlite::Error) {
 }
 
 fn apply(tx: &rusqlite::Transaction<'_>, ops: &[WriteOp]) -> Result<(), StoreError> {
-    tx.execute_batch("SAVEPOINT caller")?;
-    let result = ops.iter().try_for_each(|op| apply_one(tx, op));
-    match result {
-        Ok(()) => tx.execute_batch("RELEASE caller")?,
-        Err(_) => tx.execute_batch("ROLLBACK TO caller; RELEASE caller")?,
+    // One statement is atomic by itself; only a caller with several needs a savepoint. This is
+    // the hot path (one audit line per check), so statements are cached, not re-parsed.
+    if let [op] = ops {
+        return apply_one(tx, op);
     }
+    tx.prepare_cached("SAVEPOINT caller")?.execute([])?;
+    let result = ops.iter().try_for_each(|op| apply_one(tx, op));
+    if result.is_err() {
+        tx.prepare_cached("ROLLBACK TO caller")?.execute([])?;
+    }
+    tx.prepare_cached("RELEASE caller")?.execute([])?;
     result
 }
 
