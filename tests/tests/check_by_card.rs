@@ -119,7 +119,6 @@ async fn expired_certificates_are_refused_before_a_pin_try() {
     let (why, meta) = reason(&e);
     assert_eq!(why, "CERTIFICATE_EXPIRED");
     assert!(meta.contains_key("expired_on"));
-    // The wrong PIN was never sent: a wrong PIN now still has 2 tries left after it.
     d.running.stop().await.unwrap();
 }
 
