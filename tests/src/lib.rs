@@ -2,7 +2,8 @@
 //! connected channel, and helpers that read the rich error details off a status.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use shikaku_daemon::{Config, Running};
 use shikaku_proto::v1::ERROR_DOMAIN;
@@ -104,14 +105,42 @@ pub fn bin_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// The path of a workspace binary; `cargo test --workspace` builds them before running tests.
+/// Packages whose binaries and shared libraries the end-to-end tests run.
+const ARTIFACT_PACKAGES: &[&str] = &["shikaku-daemon", "shikaku-cli"];
+
+/// Builds the workspace binaries the tests run, once per test process.
+///
+/// `cargo test --all-targets` compiles bin targets only as test harnesses, so on a clean clone
+/// `target/debug/shikakud` does not exist; building here also keeps a stale binary from being
+/// tested after an edit.
+pub fn ensure_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = bin_dir();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.arg("build")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(dir.parent().unwrap());
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        for p in ARTIFACT_PACKAGES {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the test artifacts failed");
+    });
+}
+
+/// The path of a workspace binary, built first if needed.
 pub fn bin(name: &str) -> PathBuf {
+    ensure_built();
     let p = bin_dir().join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --workspace` (cargo test --workspace builds it)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing after cargo build", p.display());
     p
 }
 
