@@ -10,6 +10,9 @@ const FILES: &[&str] = &[
     "shikaku/v1/activation.proto",
     "shikaku/v1/visual_check.proto",
     "shikaku/v1/plugin.proto",
+    "shikaku/v1/reception.proto",
+    "shikaku/v1/bulk.proto",
+    "shikaku/plugin/v1/plugin.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

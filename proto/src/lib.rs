@@ -16,3 +16,11 @@ pub mod v1 {
     /// The `google.rpc.ErrorInfo` domain of every shikaku error.
     pub const ERROR_DOMAIN: &str = "shikaku.v1";
 }
+
+/// The payloads that cross the plugin C ABI (`shikaku.plugin.v1`).
+pub mod plugin {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/shikaku.plugin.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/shikaku.plugin.v1.serde.rs"));
+    }
+}

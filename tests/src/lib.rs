@@ -60,6 +60,10 @@ impl TestDaemon {
         pb::qualification_service_client::QualificationServiceClient::new(self.channel.clone())
     }
 
+    pub fn plugins(&self) -> pb::plugin_service_client::PluginServiceClient<Channel> {
+        pb::plugin_service_client::PluginServiceClient::new(self.channel.clone())
+    }
+
     pub fn activation(
         &self,
     ) -> pb::activation_code_service_client::ActivationCodeServiceClient<Channel> {
@@ -72,6 +76,34 @@ impl TestDaemon {
         pb::visual_check_password_service_client::VisualCheckPasswordServiceClient::new(
             self.channel.clone(),
         )
+    }
+
+    pub fn reception(&self) -> pb::reception_service_client::ReceptionServiceClient<Channel> {
+        pb::reception_service_client::ReceptionServiceClient::new(self.channel.clone())
+    }
+
+    pub fn bulk(&self) -> pb::bulk_check_service_client::BulkCheckServiceClient<Channel> {
+        pb::bulk_check_service_client::BulkCheckServiceClient::new(self.channel.clone())
+    }
+
+    /// Stops the daemon and starts a new one on the same data directory (a daemon restart),
+    /// configured by `adjust` as `start_with` does.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let Self { running, dir, .. } = self;
+        running.stop().await.expect("daemon stops");
+        let mut config = test_config(&dir);
+        adjust(&mut config);
+        let running = Running::start(&config).await.expect("daemon restarts");
+        let channel = Channel::from_shared(running.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            running,
+            channel,
+            dir,
+        }
     }
 }
 
@@ -106,7 +138,16 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// Packages whose binaries and shared libraries the end-to-end tests run.
-const ARTIFACT_PACKAGES: &[&str] = &["shikaku-daemon", "shikaku-cli"];
+const ARTIFACT_PACKAGES: &[&str] = &[
+    "shikaku-daemon",
+    "shikaku-cli",
+    "shikaku-sim-reader",
+    "shikaku-sim-upstream",
+    "shikaku-fault-plugin",
+    "acme-reader",
+    "shikaku-example-kiosk",
+    "shikaku-example-receipt-computer",
+];
 
 /// Builds the workspace binaries the tests run, once per test process.
 ///
@@ -142,6 +183,43 @@ pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     assert!(p.exists(), "{} is missing after cargo build", p.display());
     p
+}
+
+/// The path of a workspace plugin (a `cdylib`), built first if needed: `plugin("shikaku_sim_reader")`.
+pub fn plugin(lib_name: &str) -> PathBuf {
+    ensure_built();
+    let p = bin_dir().join(format!(
+        "{}{lib_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(p.exists(), "{} is missing after cargo build", p.display());
+    p
+}
+
+/// Compiles `sdk/tests/c/test_plugin.c` (a plugin in C, against `shikaku_plugin.h`) with the
+/// given `-D` switches into its own shared library.
+pub fn c_plugin(defines: &[&str]) -> PathBuf {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    let dir = bin_dir().join("c-plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tag = if defines.is_empty() {
+        "default".to_owned()
+    } else {
+        defines.join("_").replace(['=', '-'], "")
+    };
+    let out = dir.join(format!("libctest_{tag}{}", std::env::consts::DLL_SUFFIX));
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o"])
+        .arg(&out)
+        .arg("-I")
+        .arg(sdk.join("include"))
+        .args(defines.iter().map(|d| format!("-D{d}")))
+        .arg(sdk.join("tests/c/test_plugin.c"))
+        .status()
+        .expect("run the C compiler (cc)");
+    assert!(status.success(), "cc failed for {defines:?}");
+    out
 }
 
 /// A check by numbers for fixture person "taro" (協会けんぽ, valid).

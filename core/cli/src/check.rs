@@ -121,7 +121,7 @@ pub async fn run(command: CheckCommand, channel: Channel, format: Format) -> Res
 
 /// Builds the identity, reading the secret it needs; clap has made sure exactly one flag is set.
 /// The request needs its own copy of the secret; the one read here is wiped when this returns.
-fn identity(args: IdentityArgs) -> Result<Identity, CliError> {
+pub fn identity(args: IdentityArgs) -> Result<Identity, CliError> {
     if args.pin {
         let pin = secret::read(&PIN)?;
         return Ok(Identity::Pin(PinIdentity {

@@ -5,12 +5,14 @@
 //! subcommand lives in its own module with its arguments.
 
 mod activation;
+mod bulk;
 mod check;
 mod client;
 mod error;
 mod output;
 mod plugins;
 mod readers;
+mod reception;
 mod result_view;
 mod secret;
 mod visual_check;
@@ -91,6 +93,12 @@ enum Command {
     /// Plugins loaded by the daemon.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// 再来受付: kiosk check-in, the reception list and patient links (患者番号).
+    #[command(subcommand)]
+    Reception(reception::ReceptionCommand),
+    /// 一括照会: bulk checks from a CSV file, with progress, results as CSV.
+    #[command(subcommand)]
+    Bulk(bulk::BulkCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -112,6 +120,8 @@ async fn main() -> ExitCode {
         Command::Activation(command) => activation::run(command, channel, format).await,
         Command::VisualCheckPassword(command) => visual_check::run(command, channel, format).await,
         Command::Plugins(command) => plugins::run(command, channel, format).await,
+        Command::Reception(command) => reception::run(command, channel, format).await,
+        Command::Bulk(command) => bulk::run(command, channel, format).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

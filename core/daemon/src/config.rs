@@ -27,6 +27,100 @@ pub struct Config {
     pub check_timeout_secs: u64,
     pub store: StoreConfig,
     pub simulator: SimulatorSection,
+    pub reception: ReceptionConfig,
+    pub bulk: BulkConfig,
+    /// Shared libraries to load: card readers, smartphone readers, upstream transports
+    /// (`[[plugins]]`). Only these paths are ever loaded.
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The shared library (`.so`, `.dll`, `.dylib`).
+    pub path: PathBuf,
+    /// Hex SHA-256 the file must have; the daemon refuses to start when it differs.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The kind this plugin must be, when set.
+    #[serde(default)]
+    pub kind: Option<PluginKindName>,
+    /// Calls at once for a thread-safe plugin (a plugin that is not gets one).
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// The deadline of each call, in milliseconds.
+    #[serde(default = "default_plugin_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How long past its deadline a call may run before the plugin counts as hung.
+    #[serde(default = "default_plugin_grace_ms")]
+    pub grace_ms: u64,
+    /// Passed to the plugin as JSON.
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_max_concurrency() -> usize {
+    64
+}
+
+fn default_plugin_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_plugin_grace_ms() -> u64 {
+    1_000
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKindName {
+    CardReader,
+    SmartphoneReader,
+    Upstream,
+}
+
+impl PluginKindName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CardReader => "card_reader",
+            Self::SmartphoneReader => "smartphone_reader",
+            Self::Upstream => "upstream",
+        }
+    }
+}
+
+/// The reception list (受付) of re-visit kiosks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceptionConfig {
+    /// "automatic" (自動反映) or "manual" (手動反映).
+    pub mode: ReceptionMode,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceptionMode {
+    /// An entry for a linked patient with valid insurance is accepted at once.
+    #[default]
+    Automatic,
+    /// Every entry waits for a clerk.
+    Manual,
+}
+
+/// Bulk checks (一括照会).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BulkConfig {
+    /// Checks a bulk job runs at once when the upstream takes no bulk upload (1–20: a terminal
+    /// accepts at most 20 sessions).
+    pub concurrency: u32,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        Self { concurrency: 8 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -64,6 +158,9 @@ pub struct SimulatorSection {
     /// Argon2id cost for stored secrets: memory in KiB and passes.
     pub hash_memory_kib: u32,
     pub hash_passes: u32,
+    /// Serve the simulated readers (one virtual card per fixture person) beside any reader
+    /// plugins. Turn off where real readers are attached.
+    pub readers: bool,
 }
 
 impl Default for Config {
@@ -77,6 +174,9 @@ impl Default for Config {
             check_timeout_secs: 60,
             store: StoreConfig::default(),
             simulator: SimulatorSection::default(),
+            reception: ReceptionConfig::default(),
+            bulk: BulkConfig::default(),
+            plugins: Vec::new(),
         }
     }
 }
@@ -97,6 +197,7 @@ impl Default for SimulatorSection {
             max_pending_devices: 20,
             hash_memory_kib: 19 * 1024,
             hash_passes: 2,
+            readers: true,
         }
     }
 }
@@ -112,6 +213,8 @@ const ENV_KEYS: &[&str] = &[
     "check_timeout_secs",
     "store",
     "simulator",
+    "reception",
+    "bulk",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -182,11 +285,34 @@ impl Config {
                 rule: "must be at least 1".into(),
             });
         }
+        if !(1..=20).contains(&self.bulk.concurrency) {
+            return Err(ConfigError::Invalid {
+                key: "bulk.concurrency",
+                rule: "must be between 1 and 20 (a terminal accepts at most 20 sessions)".into(),
+            });
+        }
         if self.simulator.max_pending_devices == 0 {
             return Err(ConfigError::Invalid {
                 key: "simulator.max_pending_devices",
                 rule: "must be at least 1".into(),
             });
+        }
+        for (i, p) in self.plugins.iter().enumerate() {
+            let invalid = |rule: String| ConfigError::Invalid {
+                key: "plugins",
+                rule: format!("entry {} ({}): {rule}", i + 1, p.path.display()),
+            };
+            if let Some(sha) = &p.sha256
+                && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(invalid("sha256 must be 64 hex digits".into()));
+            }
+            if !(1..=1024).contains(&p.max_concurrency) {
+                return Err(invalid("max_concurrency must be between 1 and 1024".into()));
+            }
+            if p.timeout_ms == 0 {
+                return Err(invalid("timeout_ms must be at least 1".into()));
+            }
         }
         Ok(())
     }

@@ -25,6 +25,22 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("the check took longer than {0:?}")]
     Timeout(Duration),
+    /// A record the request names does not exist: its reason, and the metadata naming it.
+    #[error("no {what} {value:?}")]
+    NotFound {
+        reason: ErrorReason,
+        what: &'static str,
+        key: &'static str,
+        value: String,
+    },
+    /// The request contradicts what is stored (deciding an entry twice, a link to another number).
+    #[error("{message}")]
+    Conflict {
+        reason: ErrorReason,
+        message: String,
+        key: &'static str,
+        value: String,
+    },
 }
 
 fn list(errors: &[FieldError]) -> String {
@@ -91,7 +107,10 @@ impl ServiceError {
                     (Code::FailedPrecondition, R::FaceAuthUnsupported, vec![])
                 }
                 ReaderError::FaceNotMatched => (Code::PermissionDenied, R::FaceNotMatched, vec![]),
-                ReaderError::Failure(_) => (Code::Unavailable, R::PluginFailed, vec![]),
+                ReaderError::Failure(_) | ReaderError::PluginFailed(_) => {
+                    (Code::Unavailable, R::PluginFailed, vec![])
+                }
+                ReaderError::Timeout => (Code::DeadlineExceeded, R::PluginFailed, vec![]),
             },
             Self::Upstream(e) => match e {
                 UpstreamError::Unavailable(_) => {
@@ -158,6 +177,7 @@ impl ServiceError {
                     vec![("limit", n.to_string())],
                 ),
                 UpstreamError::Unsupported(_) => (Code::Unimplemented, R::UpstreamError, vec![]),
+                UpstreamError::PluginFailed(_) => (Code::Unavailable, R::PluginFailed, vec![]),
             },
             Self::Store(StoreError::NotFound(id)) => (
                 Code::NotFound,
@@ -166,6 +186,16 @@ impl ServiceError {
             ),
             Self::Store(_) => (Code::Internal, R::Unspecified, vec![]),
             Self::Timeout(_) => (Code::DeadlineExceeded, R::Unspecified, vec![]),
+            Self::NotFound {
+                reason, key, value, ..
+            } => (Code::NotFound, *reason, vec![(*key, value.clone())]),
+            Self::Conflict {
+                reason, key, value, ..
+            } => (
+                Code::FailedPrecondition,
+                *reason,
+                vec![(*key, value.clone())],
+            ),
         }
     }
 

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shikaku_domain::pb::activation_code_service_server::ActivationCodeServiceServer;
+use shikaku_domain::pb::bulk_check_service_server::BulkCheckServiceServer;
 use shikaku_domain::pb::plugin_service_server::PluginServiceServer;
 use shikaku_domain::pb::qualification_service_server::QualificationServiceServer;
+use shikaku_domain::pb::reception_service_server::ReceptionServiceServer;
 use shikaku_domain::pb::visual_check_password_service_server::VisualCheckPasswordServiceServer;
-use shikaku_domain::pb::{FILE_DESCRIPTOR_SET, Plugin, PluginKind, PluginState};
+use shikaku_domain::pb::{FILE_DESCRIPTOR_SET, PluginKind};
 use shikaku_domain::reader::CardReader;
-use shikaku_simulator::{SimulatedReaders, SimulatorConfig};
+use shikaku_domain::upstream::Upstream;
+use shikaku_plugin_host::{Loaded, PluginHandle, PluginSpec};
+use shikaku_simulator::{SimulatedReaders, Simulator, SimulatorConfig};
 use shikaku_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -21,8 +25,10 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::{Config, Durability};
 use crate::services::activation::ActivationCodes;
-use crate::services::plugins::Plugins;
+use crate::services::bulk::{self, BulkChecks};
+use crate::services::plugins::{PluginEntry, Plugins};
 use crate::services::qualification::Qualification;
+use crate::services::reception::{self, Receptions};
 use crate::services::visual_check::VisualCheckPasswords;
 use crate::services::{Context, Readers};
 
@@ -41,6 +47,10 @@ pub enum DaemonError {
     },
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Plugin(#[from] shikaku_plugin_host::LoadError),
+    #[error("plugin {0}: a second upstream plugin; configure one upstream")]
+    TwoUpstreams(String),
 }
 
 /// The daemon's parts, built and ready to serve.
@@ -49,17 +59,49 @@ pub struct Daemon {
     readers: Arc<Readers>,
     /// The simulated readers, so tests and demos can place and take away virtual cards.
     pub simulated_readers: Arc<SimulatedReaders>,
+    /// The embedded simulator, so tests and demos can play the terminal's face-auth reader;
+    /// `None` when an upstream plugin replaces it.
+    pub simulator: Option<Arc<Simulator>>,
 }
 
-fn embedded(name: &str, kind: PluginKind) -> Plugin {
-    Plugin {
-        name: name.into(),
-        kind: kind as i32,
-        version: env!("CARGO_PKG_VERSION").into(),
-        state: PluginState::Ready as i32,
-        source: "embedded".into(),
-        failure: String::new(),
+/// The plugins named in the config, loaded and sorted by kind.
+struct LoadedPlugins {
+    upstream: Option<Arc<dyn Upstream>>,
+    readers: Vec<(String, Arc<dyn CardReader>)>,
+    handles: Vec<Arc<PluginHandle>>,
+}
+
+fn load_plugins(config: &Config) -> Result<LoadedPlugins, DaemonError> {
+    let mut loaded = LoadedPlugins {
+        upstream: None,
+        readers: Vec::new(),
+        handles: Vec::new(),
+    };
+    for p in &config.plugins {
+        let spec = PluginSpec {
+            path: p.path.clone(),
+            sha256: p.sha256.clone(),
+            kind: p.kind.map(|k| k.as_str().to_owned()),
+            config: serde_json::Value::Object(p.config.clone()),
+            max_concurrency: p.max_concurrency,
+            timeout: Duration::from_millis(p.timeout_ms),
+            grace: Duration::from_millis(p.grace_ms),
+        };
+        let plugin = shikaku_plugin_host::load(&spec)?;
+        loaded.handles.push(plugin.handle().clone());
+        match plugin {
+            Loaded::CardReader(r) | Loaded::SmartphoneReader(r) => {
+                loaded.readers.push((r.handle().info.name.clone(), r));
+            }
+            Loaded::Upstream(u) => {
+                if loaded.upstream.is_some() {
+                    return Err(DaemonError::TwoUpstreams(u.handle().info.source.clone()));
+                }
+                loaded.upstream = Some(u);
+            }
+        }
     }
+    Ok(loaded)
 }
 
 impl Daemon {
@@ -78,19 +120,47 @@ impl Daemon {
             hash_memory_kib: s.hash_memory_kib,
             hash_passes: s.hash_passes,
         };
-        let (simulator, simulated_readers) = shikaku_simulator::build(&sim_config)?;
-        let reader_plugin: Arc<dyn CardReader> = simulated_readers.clone();
-        let readers = Arc::new(Readers::new(vec![(
-            "simulated-reader".to_owned(),
-            reader_plugin,
-        )]));
+        let loaded = load_plugins(config)?;
+        let (upstream, simulator, simulated_readers): (Arc<dyn Upstream>, _, _) =
+            match loaded.upstream {
+                Some(upstream) => (
+                    upstream,
+                    None,
+                    shikaku_simulator::build_readers(s.fixture.as_deref())?,
+                ),
+                None => {
+                    let (simulator, readers) = shikaku_simulator::build(&sim_config)?;
+                    (simulator.clone(), Some(simulator), readers)
+                }
+            };
+        let mut entries = Vec::new();
+        if simulator.is_some() {
+            entries.push(PluginEntry::Embedded {
+                name: "simulator",
+                kind: PluginKind::Upstream,
+            });
+        }
+        let mut reader_plugins: Vec<(String, Arc<dyn CardReader>)> = Vec::new();
+        if s.readers {
+            entries.push(PluginEntry::Embedded {
+                name: "simulated-reader",
+                kind: PluginKind::CardReader,
+            });
+            reader_plugins.push(("simulated-reader".to_owned(), simulated_readers.clone()));
+        }
+        reader_plugins.extend(loaded.readers);
+        entries.extend(loaded.handles.into_iter().map(PluginEntry::Loaded));
+        let readers = Arc::new(Readers::new(reader_plugins));
         let context = Arc::new(Context {
+            reception: reception::Desk::new(
+                config.reception.mode,
+                config.facility_code.as_deref(),
+                upstream.subscribe(),
+            ),
+            bulk: bulk::Jobs::new(config.bulk.concurrency),
             store,
-            upstream: simulator,
-            plugins: vec![
-                embedded("simulator", PluginKind::Upstream),
-                embedded("simulated-reader", PluginKind::CardReader),
-            ],
+            upstream,
+            plugins: entries,
             check_timeout: config.check_timeout(),
             shutdown: tokio::sync::watch::channel(false).0,
         });
@@ -98,6 +168,7 @@ impl Daemon {
             context,
             readers,
             simulated_readers,
+            simulator,
         })
     }
 
@@ -121,6 +192,15 @@ impl Daemon {
         health_reporter
             .set_serving::<PluginServiceServer<Plugins>>()
             .await;
+        health_reporter
+            .set_serving::<ReceptionServiceServer<Receptions>>()
+            .await;
+        health_reporter
+            .set_serving::<BulkCheckServiceServer<BulkChecks>>()
+            .await;
+        reception::spawn_face_listener(ctx.clone());
+        bulk::resume_unfinished(ctx.clone());
+        watch_plugin_health(&ctx, &health_reporter).await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -138,8 +218,13 @@ impl Daemon {
             .add_service(reflection)
             .add_service(QualificationServiceServer::new(Qualification(
                 ctx.clone(),
+                self.readers.clone(),
+            )))
+            .add_service(ReceptionServiceServer::new(Receptions(
+                ctx.clone(),
                 self.readers,
             )))
+            .add_service(BulkCheckServiceServer::new(BulkChecks(ctx.clone())))
             .add_service(ActivationCodeServiceServer::new(ActivationCodes(
                 ctx.clone(),
             )))
@@ -153,10 +238,51 @@ impl Daemon {
     }
 }
 
+/// Reports each loaded plugin in gRPC health as `shikaku.plugin.<name>`, flipping to
+/// NOT_SERVING when it fails. A failed upstream also takes down the services that need it.
+async fn watch_plugin_health(ctx: &Arc<Context>, reporter: &tonic_health::server::HealthReporter) {
+    for entry in &ctx.plugins {
+        let PluginEntry::Loaded(handle) = entry else {
+            continue;
+        };
+        let service = format!("shikaku.plugin.{}", handle.info.name);
+        reporter
+            .set_service_status(&service, tonic_health::ServingStatus::Serving)
+            .await;
+        let is_upstream = handle.info.kind == PluginKind::Upstream as u32;
+        let mut state = handle.watch_state();
+        let reporter = reporter.clone();
+        tokio::spawn(async move {
+            if state
+                .wait_for(|s| *s != shikaku_plugin_host::PluginState::Ready)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            reporter
+                .set_service_status(&service, tonic_health::ServingStatus::NotServing)
+                .await;
+            if is_upstream {
+                reporter
+                    .set_not_serving::<QualificationServiceServer<Qualification>>()
+                    .await;
+                reporter
+                    .set_not_serving::<ActivationCodeServiceServer<ActivationCodes>>()
+                    .await;
+                reporter
+                    .set_not_serving::<VisualCheckPasswordServiceServer<VisualCheckPasswords>>()
+                    .await;
+            }
+        });
+    }
+}
+
 /// A daemon serving in the background: for tests and for embedding.
 pub struct Running {
     pub addr: SocketAddr,
     pub simulated_readers: Arc<SimulatedReaders>,
+    pub simulator: Option<Arc<Simulator>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), DaemonError>>,
 }
@@ -177,6 +303,7 @@ impl Running {
             source,
         })?;
         let simulated_readers = daemon.simulated_readers.clone();
+        let simulator = daemon.simulator.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(daemon.serve(listener, async {
             let _ = stopped.await;
@@ -184,6 +311,7 @@ impl Running {
         Ok(Self {
             addr,
             simulated_readers,
+            simulator,
             stop: Some(stop),
             task,
         })

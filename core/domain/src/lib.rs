@@ -9,6 +9,7 @@
 pub mod certificate;
 pub mod clock;
 pub mod codes;
+pub mod patient;
 pub mod reader;
 pub mod secret;
 pub mod upstream;

@@ -55,6 +55,11 @@ pub enum ReaderError {
     FaceNotMatched,
     #[error("reader failure: {0}")]
     Failure(String),
+    #[error("the reader did not answer in time")]
+    Timeout,
+    /// The reader's plugin panicked or hung earlier; it stays failed until the daemon restarts.
+    #[error("reader plugin failed: {0}")]
+    PluginFailed(String),
 }
 
 /// A reader plugin: lists readers, reports card events, and opens a reader for one check.

@@ -97,6 +97,19 @@ pub enum UpstreamError {
     DeviceLimit(u32),
     #[error("the upstream does not support {0}")]
     Unsupported(&'static str),
+    /// The upstream's plugin panicked or hung earlier; it stays failed until the daemon restarts.
+    #[error("upstream plugin failed: {0}")]
+    PluginFailed(String),
+}
+
+/// An unsolicited result: a check someone did at the terminal's own face-auth reader, which the
+/// folder transport picks up from the `face` folder.
+#[derive(Debug, Clone)]
+pub struct UpstreamEvent {
+    pub received_at: DateTime<FixedOffset>,
+    /// Where it came from, for example the `face` file's name.
+    pub source: String,
+    pub result: QualificationResult,
 }
 
 #[async_trait]
@@ -136,4 +149,22 @@ pub trait Upstream: Send + Sync + 'static {
         account: &AccountId,
         password: &VisualCheckPassword,
     ) -> Result<(), UpstreamError>;
+
+    /// Whether `bulk_check` sends one bulk upload (一括照会) rather than one check per patient.
+    fn supports_bulk(&self) -> bool {
+        false
+    }
+
+    /// Many checks by numbers as one upload; each answer in the order asked.
+    async fn bulk_check(
+        &self,
+        _checks: &[NumbersCheck],
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        Err(UpstreamError::Unsupported("bulk checks"))
+    }
+
+    /// Unsolicited results from now on, for an upstream that has them.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<UpstreamEvent>> {
+        None
+    }
 }

@@ -5,6 +5,8 @@
 //! transaction (group commit) and only then answers each caller: an acknowledged write is on
 //! disk (`synchronous = FULL` by default), yet a burst of checks costs one fsync, not one each.
 
+mod bulk;
+mod reception;
 mod schema;
 mod writer;
 
@@ -14,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::{mpsc, oneshot};
 
+pub use bulk::{BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord};
+pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord};
 pub use writer::WriteOp;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,12 @@ pub enum StoreError {
     WriterGone,
     #[error("no record {0:?}")]
     NotFound(String),
+    /// The change contradicts what is stored, e.g. deciding an entry twice; says what is there.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The insurance is linked to this other patient number already.
+    #[error("the insurance is linked to patient number {0} already")]
+    LinkedToOther(String),
 }
 
 /// How hard SQLite works to make a commit survive a power cut (`PRAGMA synchronous`).
@@ -139,6 +149,11 @@ impl Store {
 
     /// Applies `ops` atomically and returns once they are committed to disk.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.write_yielding(ops).await.map(drop)
+    }
+
+    /// Like `write`, answering the values the ops yield (a new 受付番号, a count, …) in order.
+    pub async fn write_yielding(&self, ops: Vec<WriteOp>) -> Result<Vec<i64>, StoreError> {
         let (done, wait) = oneshot::channel();
         self.writes
             .send(writer::Batch { ops, done })
@@ -152,7 +167,7 @@ impl Store {
         self.write(vec![WriteOp::Audit(record)]).await
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -27,6 +27,64 @@ const MIGRATIONS: &[&str] = &[
          revoked_at  TEXT,
          device_id   TEXT
      );",
+    // 2: patient links (患者番号の紐付け), the reception list (受付) and bulk checks (一括照会).
+    // Reception payloads and bulk inputs/results are encoded protobuf messages the store does not
+    // read; the columns beside them are what it selects and changes on.
+    "CREATE TABLE patient_links (
+         id             TEXT PRIMARY KEY,
+         facility       TEXT NOT NULL,
+         patient_number TEXT NOT NULL,
+         insurer_number TEXT NOT NULL,
+         symbol         TEXT NOT NULL,
+         number         TEXT NOT NULL,
+         branch         TEXT NOT NULL,
+         name           TEXT NOT NULL,
+         name_kana      TEXT NOT NULL,
+         kana_key       TEXT NOT NULL,
+         birth_date     TEXT NOT NULL,
+         sex            TEXT NOT NULL,
+         linked_at      TEXT NOT NULL,
+         linked_by      TEXT NOT NULL,
+         UNIQUE (facility, insurer_number, symbol, number, branch)
+     );
+     CREATE INDEX patient_links_person ON patient_links(facility, kana_key, birth_date, sex);
+     CREATE INDEX patient_links_number ON patient_links(facility, patient_number);
+     CREATE TABLE receptions (
+         facility       TEXT NOT NULL,
+         day            TEXT NOT NULL,
+         seq            INTEGER NOT NULL CHECK (seq > 0),
+         received_at    TEXT NOT NULL,
+         patient_number TEXT NOT NULL,
+         status         TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'rejected')),
+         decided_at     TEXT,
+         decided_by     TEXT,
+         reject_reason  TEXT,
+         payload        BLOB NOT NULL,
+         PRIMARY KEY (facility, day, seq)
+     ) WITHOUT ROWID;
+     CREATE TABLE bulk_jobs (
+         id                TEXT PRIMARY KEY,
+         label             TEXT NOT NULL,
+         state             TEXT NOT NULL CHECK (state IN ('running', 'done')),
+         mode              TEXT NOT NULL,
+         concurrency       INTEGER NOT NULL,
+         confirmation_date TEXT NOT NULL,
+         created_at        TEXT NOT NULL,
+         finished_at       TEXT,
+         total             INTEGER NOT NULL
+     );
+     CREATE TABLE bulk_items (
+         job_id        TEXT NOT NULL REFERENCES bulk_jobs(id),
+         idx           INTEGER NOT NULL,
+         key           TEXT NOT NULL,
+         request       BLOB NOT NULL,
+         state         TEXT NOT NULL CHECK (state IN ('pending', 'checked', 'failed', 'invalid')),
+         result        BLOB,
+         error_reason  TEXT NOT NULL DEFAULT '',
+         error_message TEXT NOT NULL DEFAULT '',
+         finished_at   TEXT,
+         PRIMARY KEY (job_id, idx)
+     ) WITHOUT ROWID;",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

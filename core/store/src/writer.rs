@@ -3,6 +3,8 @@
 use rusqlite::{Connection, Row, params};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bulk::{BulkItemOutcome, BulkItemRecord, BulkJobRecord};
+use crate::reception::{Decision, LinkRecord, ReceptionRecord};
 use crate::{ActivationRecord, AuditRecord, StoreError};
 
 /// One change to the store.
@@ -17,11 +19,37 @@ pub enum WriteOp {
         at: String,
         device_id: Option<String>,
     },
+    /// Appends a reception entry with the next 受付番号 of its facility and day; yields the number.
+    AppendReception(ReceptionRecord),
+    /// Accepts or rejects a pending entry; `Conflict` if it is decided already.
+    DecideReception(Decision),
+    /// Links a patient number to a person's insurance; yields 1 if new, 0 if it existed already,
+    /// `LinkedToOther` if the insurance is linked to another patient number.
+    InsertLink(LinkRecord),
+    /// Removes a patient number's links (or one of them); yields how many, `NotFound` for none.
+    RemoveLinks {
+        facility: String,
+        patient_number: String,
+        id: Option<String>,
+    },
+    /// Stores a bulk job and all its items.
+    InsertBulkJob {
+        job: BulkJobRecord,
+        items: Vec<BulkItemRecord>,
+    },
+    /// Records one item's outcome.
+    SettleBulkItem(BulkItemOutcome),
+    /// Marks a job done.
+    FinishBulkJob {
+        id: String,
+        finished_at: String,
+    },
 }
 
 pub(crate) struct Batch {
     pub ops: Vec<WriteOp>,
-    pub done: oneshot::Sender<Result<(), StoreError>>,
+    /// Answered with the values the ops yield (see `WriteOp`), in order.
+    pub done: oneshot::Sender<Result<Vec<i64>, StoreError>>,
 }
 
 /// How many callers one transaction may serve; bounds latency under a flood.
@@ -80,14 +108,20 @@ fn fail_all(group: &mut Vec<Batch>, e: &rusqlite::Error) {
     }
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, ops: &[WriteOp]) -> Result<(), StoreError> {
+fn apply(tx: &rusqlite::Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<i64>, StoreError> {
     // One statement is atomic by itself; only a caller with several needs a savepoint. This is
     // the hot path (one audit line per check), so statements are cached, not re-parsed.
-    if let [op] = ops {
-        return apply_one(tx, op);
+    if let [op] = ops
+        && op.is_one_statement()
+    {
+        return Ok(apply_one(tx, op)?.into_iter().collect());
     }
     tx.prepare_cached("SAVEPOINT caller")?.execute([])?;
-    let result = ops.iter().try_for_each(|op| apply_one(tx, op));
+    let result = ops
+        .iter()
+        .map(|op| apply_one(tx, op))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<i64>, StoreError>>();
     if result.is_err() {
         tx.prepare_cached("ROLLBACK TO caller")?.execute([])?;
     }
@@ -95,8 +129,36 @@ fn apply(tx: &rusqlite::Transaction<'_>, ops: &[WriteOp]) -> Result<(), StoreErr
     result
 }
 
-fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<(), StoreError> {
+impl WriteOp {
+    /// Whether the op is a single statement, atomic without a savepoint.
+    fn is_one_statement(&self) -> bool {
+        matches!(
+            self,
+            Self::Audit(_)
+                | Self::InsertActivation(_)
+                | Self::SettleActivation { .. }
+                | Self::SettleBulkItem(_)
+                | Self::FinishBulkJob { .. }
+        )
+    }
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>, StoreError> {
     match op {
+        WriteOp::AppendReception(r) => return crate::reception::append(tx, r).map(Some),
+        WriteOp::DecideReception(d) => crate::reception::decide(tx, d)?,
+        WriteOp::InsertLink(l) => return crate::reception::insert_link(tx, l).map(Some),
+        WriteOp::RemoveLinks {
+            facility,
+            patient_number,
+            id,
+        } => {
+            return crate::reception::remove_links(tx, facility, patient_number, id.as_deref())
+                .map(Some);
+        }
+        WriteOp::InsertBulkJob { job, items } => crate::bulk::insert_job(tx, job, items)?,
+        WriteOp::SettleBulkItem(o) => crate::bulk::settle_item(tx, o)?,
+        WriteOp::FinishBulkJob { id, finished_at } => crate::bulk::finish_job(tx, id, finished_at)?,
         WriteOp::Audit(a) => {
             tx.prepare_cached(
                 "INSERT INTO audit (at, operation, method, terminal, operator, peer, outcome, detail, subject)
@@ -146,7 +208,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<(), StoreEr
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 pub(crate) fn activation_from_row(r: &Row<'_>) -> rusqlite::Result<ActivationRecord> {

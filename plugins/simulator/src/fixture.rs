@@ -14,7 +14,6 @@ include!(concat!(env!("OUT_DIR"), "/embedded_keys.rs"));
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Fixture {
-    #[allow(dead_code)]
     pub facility_code: String,
     #[serde(default)]
     pub account: Vec<Account>,

@@ -6,6 +6,7 @@
 //! fresh challenge against a certificate chain, PINs lock after 3 wrong tries, activation codes and
 //! visual-check passwords are kept only as slow hashes in the simulator's own SQLite file.
 
+mod directory;
 mod fixture;
 mod pki;
 mod reader;
@@ -16,8 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use directory::Directory;
 pub use reader::SimulatedReaders;
 pub use upstream::Simulator;
+
+use rsa::RsaPrivateKey;
+use shikaku_domain::pb::Medium;
 
 /// How to build the simulator.
 #[derive(Debug, Clone)]
@@ -71,4 +76,55 @@ pub fn build(
     let readers = Arc::new(SimulatedReaders::new(&fixture, &pki));
     let simulator = Arc::new(Simulator::new(fixture, pki, state, config));
     Ok((simulator, readers))
+}
+
+/// One card of the embedded fixture, as a test card outside the daemon (the PC/SC test card)
+/// needs it to play that card so that the embedded simulator accepts its signatures.
+pub struct FixtureCard {
+    /// None: not a My Number card (no JPKI applet).
+    pub medium: Option<Medium>,
+    /// The 4-digit PIN (empty for an iPhone, which takes none at the reader).
+    pub pin: String,
+    pub tries_left: u8,
+    /// 利用者証明用電子証明書 (DER) and its private key; None without a JPKI applet.
+    pub credentials: Option<(Vec<u8>, RsaPrivateKey)>,
+}
+
+/// The embedded fixture's card `card_id`, with a certificate issued by the simulator's fixed CA
+/// under the same serial the simulator maps back to the card.
+pub fn fixture_card(card_id: &str) -> Result<FixtureCard, SimulatorError> {
+    let fixture = fixture::load(None)?;
+    let card = fixture
+        .card
+        .iter()
+        .find(|c| c.id == card_id)
+        .ok_or_else(|| SimulatorError::Key {
+            card: card_id.to_owned(),
+            reason: "no such card in the embedded fixture".into(),
+        })?;
+    let medium = match card.medium {
+        fixture::CardMedium::Card => Some(Medium::MyNumberCard),
+        fixture::CardMedium::Android => Some(Medium::Android),
+        fixture::CardMedium::Iphone => Some(Medium::Iphone),
+        fixture::CardMedium::Other => None,
+    };
+    let mut pki = pki::Pki::issue(&fixture)?;
+    Ok(FixtureCard {
+        medium,
+        pin: card.pin.clone(),
+        tries_left: card.tries_left,
+        credentials: pki
+            .cards
+            .remove(card_id)
+            .map(|k| (k.certificate_der, k.key)),
+    })
+}
+
+/// Builds only the simulated readers, for the reader plugin, which keeps no OQS state.
+pub fn build_readers(
+    fixture: Option<&std::path::Path>,
+) -> Result<Arc<SimulatedReaders>, SimulatorError> {
+    let fixture = fixture::load(fixture)?;
+    let pki = pki::Pki::issue(&fixture)?;
+    Ok(Arc::new(SimulatedReaders::new(&fixture, &pki)))
 }

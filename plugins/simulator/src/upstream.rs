@@ -10,6 +10,7 @@ use chrono::{DateTime, FixedOffset, TimeZone};
 use rand::{Rng, RngCore};
 use rusqlite::{OptionalExtension, params};
 use shikaku_domain::certificate::{CertificateInfo, classify_expiry};
+use shikaku_domain::clock;
 use shikaku_domain::pb::{
     Consent, ConsentChoices, ConsentRecord, ConsentState, Expiry, IdentityMethod, Medium,
     QualificationResult,
@@ -18,12 +19,13 @@ use shikaku_domain::reader::sha256_digest_info;
 use shikaku_domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_domain::upstream::{
     CardCheck, Evidence, IssuedActivationCode, IssuedPassword, NumbersCheck, Upstream,
-    UpstreamError,
+    UpstreamError, UpstreamEvent,
 };
 use shikaku_domain::values::{AccountId, DeviceMemo, iso};
-use shikaku_domain::{clock, codes};
+use tokio::sync::broadcast;
 
 use crate::SimulatorConfig;
+use crate::directory::Directory;
 use crate::fixture::Fixture;
 use crate::pki::{self, Pki};
 use crate::state::State;
@@ -34,14 +36,9 @@ const LOCKOUT: Duration = Duration::from_secs(30 * 60);
 /// How long a challenge may wait for its signature.
 const CHALLENGE_TTL: Duration = Duration::from_secs(120);
 
-/// Where a qualification lives in the fixture: person, qualification.
-type Hit = (usize, usize);
-
 pub struct Simulator {
-    /// Each person's result, enums already filled from the codes.
-    people: Vec<QualificationResult>,
-    /// (insurer number, card number, birth date) → qualifications.
-    by_numbers: HashMap<(String, String, String), Vec<Hit>>,
+    /// The fixture's people and their results.
+    directory: Directory,
     /// Card id → (person index, registered for insurance use).
     cards: HashMap<String, (usize, bool)>,
     accounts: Vec<String>,
@@ -50,12 +47,14 @@ pub struct Simulator {
     challenges: Mutex<HashMap<Vec<u8>, Instant>>,
     activation_delay: Duration,
     max_pending: u32,
+    /// Unsolicited results, as the terminal's own face-auth reader produces them.
+    events: broadcast::Sender<UpstreamEvent>,
 }
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Simulator")
-            .field("people", &self.people.len())
+            .field("people", &self.directory.people.len())
             .finish_non_exhaustive()
     }
 }
@@ -73,37 +72,19 @@ fn from_unix(secs: i64) -> DateTime<FixedOffset> {
 
 impl Simulator {
     pub(crate) fn new(fixture: Fixture, pki: Pki, state: State, config: &SimulatorConfig) -> Self {
-        let mut people = Vec::new();
-        let mut by_numbers: HashMap<_, Vec<Hit>> = HashMap::new();
-        let mut index = HashMap::new();
-        for (pi, person) in fixture.person.into_iter().enumerate() {
-            let mut result = person.result;
-            codes::normalize(&mut result);
-            for (qi, q) in result.qualifications.iter().enumerate() {
-                if !q.insurer_number.trim().is_empty() {
-                    let key = (
-                        q.insurer_number.trim().to_owned(),
-                        q.number.clone(),
-                        q.birth_date.clone(),
-                    );
-                    by_numbers.entry(key).or_default().push((pi, qi));
-                }
-            }
-            index.insert(person.id, pi);
-            people.push(result);
-        }
+        let directory = Directory::new(fixture.facility_code, fixture.person);
         let cards = fixture
             .card
             .iter()
             .filter_map(|c| {
-                index
+                directory
+                    .ids
                     .get(&c.person)
                     .map(|pi| (c.id.clone(), (*pi, c.registered)))
             })
             .collect();
         Self {
-            people,
-            by_numbers,
+            directory,
             cards,
             accounts: fixture.account.into_iter().map(|a| a.id).collect(),
             pki,
@@ -111,7 +92,39 @@ impl Simulator {
             challenges: Mutex::new(HashMap::new()),
             activation_delay: config.activation_delay,
             max_pending: config.max_pending_devices,
+            events: broadcast::channel(256).0,
         }
+    }
+
+    /// Plays a check done at the terminal's own face-auth reader (顔認証付きカードリーダー) with the
+    /// fixture card `card_id`: its result goes to every subscriber, as the folder transport
+    /// reports a `face` file. Answers the result sent.
+    pub fn emit_face_result(&self, card_id: &str) -> Result<QualificationResult, UpstreamError> {
+        let &(person, registered) = self
+            .cards
+            .get(card_id)
+            .ok_or(UpstreamError::CertificateUnknown)?;
+        let now = clock::now();
+        let mut result = if registered {
+            self.directory.people[person].clone()
+        } else {
+            QualificationResult {
+                not_registered_for_insurance_use: true,
+                ..Default::default()
+            }
+        };
+        result.medium = Medium::MyNumberCard as i32;
+        result.identity_method = IdentityMethod::Face as i32;
+        result.confirmation_date = iso(now.date_naive());
+        result.checked_at = clock::rfc3339(now);
+        let event = UpstreamEvent {
+            received_at: now,
+            source: format!("face/{card_id}-{}.xml", now.timestamp_millis()),
+            result: result.clone(),
+        };
+        // Nobody listening is not an error: the terminal writes its file regardless.
+        let _ = self.events.send(event);
+        Ok(result)
     }
 
     /// Runs state work (argon2, SQLite) off the async workers.
@@ -180,6 +193,10 @@ fn apply_limit_consent(result: &mut QualificationResult, consented: bool) {
 
 #[async_trait]
 impl Upstream for Simulator {
+    fn subscribe(&self) -> Option<broadcast::Receiver<UpstreamEvent>> {
+        Some(self.events.subscribe())
+    }
+
     async fn challenge(&self) -> Result<Vec<u8>, UpstreamError> {
         let mut c = vec![0u8; 32];
         rand::rng().fill_bytes(&mut c);
@@ -238,7 +255,7 @@ impl Upstream for Simulator {
 
         let now = clock::now();
         let mut result = if registered {
-            self.people[person].clone()
+            self.directory.people[person].clone()
         } else {
             QualificationResult {
                 not_registered_for_insurance_use: true,
@@ -273,51 +290,7 @@ impl Upstream for Simulator {
         &self,
         check: &NumbersCheck,
     ) -> Result<QualificationResult, UpstreamError> {
-        let key = (
-            check.insurer.as_str().to_owned(),
-            check.number.as_str().to_owned(),
-            iso(check.birth_date),
-        );
-        let hits: Vec<Hit> = self
-            .by_numbers
-            .get(&key)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|&(p, q)| {
-                let qual = &self.people[p].qualifications[q];
-                check
-                    .symbol
-                    .as_ref()
-                    .is_none_or(|s| s.as_str() == qual.symbol)
-                    && check
-                        .branch
-                        .as_ref()
-                        .is_none_or(|b| b.as_str() == qual.branch)
-            })
-            .collect();
-        let mut result = match hits.as_slice() {
-            [] => QualificationResult {
-                validity_code: "4".into(),
-                ..Default::default()
-            },
-            [(p, _), rest @ ..] if rest.iter().all(|(o, _)| o == p) => self.people[*p].clone(),
-            many => QualificationResult {
-                validity_code: "5".into(),
-                qualifications: many
-                    .iter()
-                    .map(|&(p, q)| self.people[p].qualifications[q].clone())
-                    .collect(),
-                ..Default::default()
-            },
-        };
-        codes::normalize(&mut result);
-        apply_limit_consent(&mut result, check.limit_certificate_consent);
-        result.medium = Medium::InsuranceNumbers as i32;
-        result.identity_method = IdentityMethod::None as i32;
-        result.confirmation_date = iso(check.confirmation_date);
-        result.checked_at = clock::rfc3339(clock::now());
-        Ok(result)
+        Ok(self.directory.check_by_numbers(check))
     }
 
     async fn issue_activation_code(

@@ -1,15 +1,16 @@
 //! One module per gRPC service, sharing one `Context`.
 
 pub mod activation;
+pub mod bulk;
 pub mod plugins;
 pub mod qualification;
+pub mod reception;
 pub mod visual_check;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shikaku_domain::pb::Plugin;
 use shikaku_domain::reader::{CardReader, ReaderError};
 use shikaku_domain::upstream::Upstream;
 use shikaku_store::Store;
@@ -18,11 +19,15 @@ use shikaku_store::Store;
 pub struct Context {
     pub store: Store,
     pub upstream: Arc<dyn Upstream>,
-    pub plugins: Vec<Plugin>,
+    pub plugins: Vec<plugins::PluginEntry>,
     pub check_timeout: Duration,
     /// Flips to true when the daemon begins shutting down, so server streams end and the
     /// graceful shutdown does not wait forever on a kiosk's open WatchReaders.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The reception list (受付) of re-visit kiosks.
+    pub reception: reception::Desk,
+    /// Bulk checks (一括照会).
+    pub bulk: bulk::Jobs,
 }
 
 impl Context {
@@ -51,17 +56,16 @@ impl Readers {
 
     /// The plugin that drives `reader`.
     pub async fn find(&self, reader: &str) -> Result<Arc<dyn CardReader>, ReaderError> {
+        let mut failure = None;
         for (_, plugin) in &self.plugins {
-            if plugin
-                .list_readers()
-                .await?
-                .iter()
-                .any(|r| r.name == reader)
-            {
-                return Ok(plugin.clone());
+            match plugin.list_readers().await {
+                Ok(list) if list.iter().any(|r| r.name == reader) => return Ok(plugin.clone()),
+                Ok(_) => {}
+                // Another plugin may still have the reader; report this failure only if none does.
+                Err(e) => failure = Some(e),
             }
         }
-        Err(ReaderError::NotFound(reader.to_owned()))
+        Err(failure.unwrap_or_else(|| ReaderError::NotFound(reader.to_owned())))
     }
 
     pub fn is_in_use(&self, reader: &str) -> bool {

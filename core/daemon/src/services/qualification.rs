@@ -6,9 +6,9 @@ use std::sync::Arc;
 use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
 use shikaku_domain::pb::qualification_service_server::QualificationService;
 use shikaku_domain::pb::{
-    CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckResponse, ListReadersRequest,
-    ListReadersResponse, QualificationResult, Reader, ReaderEvent, WatchReadersRequest,
-    reader_event,
+    CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckResponse, ConsentChoices,
+    ListReadersRequest, ListReadersResponse, QualificationResult, Reader, ReaderEvent,
+    WatchReadersRequest, reader_event,
 };
 use shikaku_domain::reader::{ReaderEventKind, ReaderInfo};
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
@@ -41,7 +41,9 @@ fn optional<T>(
     }
 }
 
-fn validate_numbers(req: &CheckByInsuranceNumbersRequest) -> Result<NumbersCheck, ServiceError> {
+pub(crate) fn validate_numbers(
+    req: &CheckByInsuranceNumbersRequest,
+) -> Result<NumbersCheck, ServiceError> {
     let today = clock::today();
     let mut v = Validator::new();
     let insurer = v.check("insurer_number", InsurerNumber::parse(&req.insurer_number));
@@ -66,7 +68,7 @@ fn validate_numbers(req: &CheckByInsuranceNumbersRequest) -> Result<NumbersCheck
 }
 
 /// Validates a card request, taking its secrets out of the message (and wiping them there).
-fn validate_card(
+pub(crate) fn validate_card(
     req: &mut CheckByCardRequest,
 ) -> Result<(String, Identity, chrono::NaiveDate), ServiceError> {
     let mut v = Validator::new();
@@ -126,6 +128,24 @@ fn reader_pb(info: &ReaderInfo, plugin: &str, in_use: bool) -> Reader {
     }
 }
 
+/// Runs a validated card check on its reader: the one path CheckByCard and CheckIn share.
+pub(crate) async fn run_card_check(
+    ctx: &Context,
+    readers: &Arc<super::Readers>,
+    reader: &str,
+    identity: Identity,
+    consents: ConsentChoices,
+    date: chrono::NaiveDate,
+) -> Result<QualificationResult, ServiceError> {
+    let plugin = readers.find(reader).await?;
+    let session = plugin.open(reader).await?;
+    let _in_use = readers.mark_in_use(reader);
+    let run = workflow::check_by_card(session, &ctx.upstream, reader, identity, consents, date);
+    tokio::time::timeout(ctx.check_timeout, run)
+        .await
+        .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
+}
+
 fn finish_result(mut result: QualificationResult, check_id: &str) -> CheckResponse {
     result.check_id = check_id.to_owned();
     CheckResponse {
@@ -175,15 +195,8 @@ impl QualificationService for Qualification {
             .unwrap_or("card");
         let result = async {
             let (reader, identity, date) = validated?;
-            let plugin = self.1.find(&reader).await?;
-            let session = plugin.open(&reader).await?;
-            let _in_use = self.1.mark_in_use(&reader);
             let consents = req.consents.take().unwrap_or_default();
-            let run =
-                workflow::check_by_card(session, &ctx.upstream, &reader, identity, consents, date);
-            tokio::time::timeout(ctx.check_timeout, run)
-                .await
-                .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
+            run_card_check(ctx, &self.1, &reader, identity, consents, date).await
         }
         .await;
         let entry = Entry {
@@ -233,7 +246,14 @@ impl QualificationService for Qualification {
     ) -> Result<Response<ListReadersResponse>, Status> {
         let mut readers = Vec::new();
         for (name, plugin) in &self.1.plugins {
-            let list = plugin.list_readers().await.map_err(ServiceError::from)?;
+            // A failed plugin's readers drop out of the list; the others are still served.
+            let list = match plugin.list_readers().await {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(plugin = %name, error = %e, "cannot list a plugin's readers");
+                    continue;
+                }
+            };
             readers.extend(
                 list.iter()
                     .map(|r| reader_pb(r, name, self.1.is_in_use(&r.name))),
@@ -252,7 +272,13 @@ impl QualificationService for Qualification {
         for (name, plugin) in &self.1.plugins {
             // Subscribe before listing, so no change between the two is missed.
             let live = plugin.subscribe();
-            let now = plugin.list_readers().await.map_err(ServiceError::from)?;
+            let now = match plugin.list_readers().await {
+                Ok(now) => now,
+                Err(e) => {
+                    tracing::warn!(plugin = %name, error = %e, "cannot list a plugin's readers");
+                    continue;
+                }
+            };
             let at = clock::rfc3339(clock::now());
             let initial: Vec<Result<ReaderEvent, Status>> = now
                 .iter()

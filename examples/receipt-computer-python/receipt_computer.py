@@ -1,0 +1,90 @@
+"""A receipt computer (レセコン) keeping shikakud's reception list open, in Python (grpcio).
+
+It prints each entry once, in order, as one JSON object per line
+({"id", "date", "patient_number", "name", "status", "source"}), and after a disconnect or a daemon
+restart reconnects and resumes after the last entry it recorded (kept in --state), skipping any
+entry it already has (same id).
+
+    python3 generate.py                      # once: code from ../../proto
+    python3 receipt_computer.py --addr 127.0.0.1:50051 --state last-id.txt
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, os.environ.get("SHIKAKU_PY_GEN", str(HERE / "gen")))
+
+import grpc  # noqa: E402
+from shikaku.v1 import reception_pb2, reception_pb2_grpc  # noqa: E402
+
+
+def load(path):
+    try:
+        return int(pathlib.Path(path).read_text().strip()) if path else 0
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def save(path, last):
+    """Written beside and renamed over, so a crash leaves the old or the new id."""
+    if path:
+        tmp = pathlib.Path(path).with_suffix(".tmp")
+        tmp.write_text(str(last))
+        os.replace(tmp, path)
+
+
+def line(entry):
+    return json.dumps(
+        {
+            "id": entry.id,
+            "date": entry.date,
+            "patient_number": entry.patient_number,
+            "name": entry.name,
+            "status": reception_pb2.ReceptionStatus.Name(entry.status),
+            "source": reception_pb2.ReceptionSource.Name(entry.source),
+        },
+        ensure_ascii=False,
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--addr", default=os.environ.get("SHIKAKU_ADDR", "127.0.0.1:50051"))
+    parser.add_argument("--date", default="", help="受付日; today (JST) when empty")
+    parser.add_argument("--state", help="file keeping the last recorded 受付番号")
+    parser.add_argument("--exit-after", type=int, help="stop after this many entries")
+    args = parser.parse_args()
+    target = args.addr.removeprefix("http://")
+
+    last = load(args.state)
+    printed = 0
+    backoff = 0.1
+    while True:
+        try:
+            with grpc.insecure_channel(target) as channel:
+                stub = reception_pb2_grpc.ReceptionServiceStub(channel)
+                request = reception_pb2.WatchReceptionsRequest(date=args.date, after_id=last)
+                for entry in stub.WatchReceptions(request):
+                    backoff = 0.1
+                    if entry.id <= last:
+                        continue
+                    print(line(entry), flush=True)
+                    last = entry.id
+                    save(args.state, last)
+                    printed += 1
+                    if args.exit_after is not None and printed >= args.exit_after:
+                        return 0
+            print(f"reception stream ended after #{last}; reconnecting", file=sys.stderr)
+        except grpc.RpcError as e:
+            print(f"cannot watch receptions ({e.code().name}); retrying in {backoff:.1f}s", file=sys.stderr)
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 5.0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

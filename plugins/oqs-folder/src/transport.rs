@@ -1,0 +1,280 @@
+//! Requests and their results: write into `req`, wait for `res`, clean up.
+
+use std::time::{Duration, Instant};
+
+use shikaku_domain::pb::QualificationResult;
+use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
+use shikaku_oqs_guard::Repeat;
+use shikaku_oqs_xml::map::{self, Segment};
+use shikaku_oqs_xml::names::{BulkKind, FileName, MessageKind};
+use shikaku_oqs_xml::{Request, ResultMessage, XmlError};
+
+use crate::files::{self, Look, Pending};
+use crate::journal::{Entry, State};
+use crate::FolderTransport;
+
+fn set_file_identifier(request: &mut Request, id: &str) {
+    match request {
+        Request::QualificationCheck { header, .. }
+        | Request::ReferenceNumberRegistration { header, .. }
+        | Request::BulkUpload { header, .. }
+        | Request::BulkDownload { header, .. } => header.arbitrary_file_identifier = id.to_owned(),
+        Request::Info { header, .. } => header.arbitrary_file_identifier = id.to_owned(),
+    }
+}
+
+fn encoding_error(e: XmlError) -> UpstreamError {
+    match e {
+        XmlError::Unencodable(_) => {
+            UpstreamError::Unsupported("a character the configured request encoding cannot hold")
+        }
+        other => UpstreamError::Unavailable(format!("cannot write the request: {other}")),
+    }
+}
+
+fn sleep_until(deadline: Instant, step: Duration) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(step.min(left));
+}
+
+impl FolderTransport {
+    /// Names, journals and writes a request into `req`. `state` is `Sent` when a caller waits
+    /// for it, `Abandoned` when only the sweeper will collect its result.
+    pub(crate) fn send(&self, mut request: Request, state: State) -> Result<FileName, UpstreamError> {
+        if !self.dirs.req.is_dir() {
+            return Err(UpstreamError::Unavailable(format!(
+                "the terminal's req folder {} is not reachable",
+                self.dirs.req.display()
+            )));
+        }
+        let name = loop {
+            let suffix = self
+                .suffixes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .next()?;
+            let name = FileName::request(request.kind(), suffix);
+            // Another client of the terminal may use the same naming; never overwrite.
+            if !self.dirs.req.join(name.to_string()).exists()
+                && !self.dirs.res.join(name.result().to_string()).exists()
+            {
+                break name;
+            }
+        };
+        set_file_identifier(&mut request, &name.suffix);
+        let bytes = request
+            .to_xml(self.config.request_encoding)
+            .map_err(encoding_error)?;
+        let file = name.to_string();
+        self.journal
+            .record(&Entry::new(file.clone(), state))
+            .map_err(|e| UpstreamError::Unavailable(format!("cannot journal {file}: {e}")))?;
+        if let Err(e) = files::write_atomically(&self.dirs.req, &file, &bytes) {
+            self.journal.remove(&file);
+            return Err(UpstreamError::Unavailable(format!(
+                "cannot write {file} into the terminal's req folder: {e}"
+            )));
+        }
+        Ok(name)
+    }
+
+    /// Removes what a finished request left: its result, the request if the terminal left it,
+    /// and its journal entry.
+    pub(crate) fn finish(&self, name: &FileName) {
+        let _ = std::fs::remove_file(self.dirs.res.join(name.result().to_string()));
+        files::withdraw(&self.dirs.req, &name.to_string());
+        self.journal.remove(&name.to_string());
+    }
+
+    /// Waits for the result of `name` until `deadline`.
+    pub(crate) fn wait(
+        &self,
+        name: &FileName,
+        deadline: Instant,
+    ) -> Result<ResultMessage, UpstreamError> {
+        let result = name.result().to_string();
+        let mut pending = Pending::new(self.dirs.res.join(&result));
+        loop {
+            match pending.look(&self.reading) {
+                Look::Complete(m) => {
+                    self.finish(name);
+                    let echoed = m.header.arbitrary_file_identifier.trim();
+                    if !echoed.is_empty() && echoed != name.suffix {
+                        return Err(UpstreamError::Unavailable(format!(
+                            "{result} answers another request ({echoed})"
+                        )));
+                    }
+                    return Ok(m);
+                }
+                Look::Malformed(e) => {
+                    self.finish(name);
+                    return Err(UpstreamError::Unavailable(format!(
+                        "the terminal wrote an unreadable result {result}: {e}"
+                    )));
+                }
+                Look::NotYet => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(self.abandon(name));
+            }
+            sleep_until(deadline, self.poll());
+        }
+    }
+
+    /// The caller's deadline passed: take the request back if the terminal never took it,
+    /// otherwise leave its result to the sweeper.
+    fn abandon(&self, name: &FileName) -> UpstreamError {
+        let file = name.to_string();
+        if files::withdraw(&self.dirs.req, &file) {
+            self.journal.remove(&file);
+            UpstreamError::Unavailable(format!(
+                "the terminal did not take {file} from req in time; is its link application running?"
+            ))
+        } else {
+            let _ = self.journal.record(&Entry::new(file, State::Abandoned));
+            UpstreamError::Timeout
+        }
+    }
+
+    pub(crate) fn exchange(
+        &self,
+        request: Request,
+        deadline: Instant,
+    ) -> Result<ResultMessage, UpstreamError> {
+        let name = self.send(request, State::Sent)?;
+        self.wait(&name, deadline)
+    }
+
+    /// 資格確認 by insurance numbers (OQSsiquc01). Safe to repeat, so retried on faults.
+    pub fn check_by_numbers(
+        &self,
+        check: &NumbersCheck,
+        deadline: Instant,
+    ) -> Result<QualificationResult, UpstreamError> {
+        let request = map::numbers_request(check, &self.facility_code, "", &self.config.dialect);
+        self.guard.run(Repeat::Safe, deadline, |attempt_deadline| {
+            let m = self.exchange(request.clone(), attempt_deadline)?;
+            if map::segment(&m.header) == Segment::InProgress {
+                return Err(UpstreamError::Unavailable(
+                    "the terminal answered 処理中 to a single check".into(),
+                ));
+            }
+            map::to_result(&m.header, &m.body)
+        })
+    }
+
+    /// 一括照会: one upload (never repeated), then polls until the result is ready. Answers
+    /// each check's result in the order asked.
+    pub fn bulk_check(
+        &self,
+        checks: &[NumbersCheck],
+        deadline: Instant,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let upload = map::bulk_request(checks, &self.facility_code, "", &self.config.dialect);
+        let receipt = self
+            .guard
+            .run(Repeat::Never, deadline, |d| self.exchange(upload.clone(), d))?;
+        if let Segment::Failed(e) = map::segment(&receipt.header) {
+            return Err(e);
+        }
+        if receipt.body.processing_result_status.trim() == "2" {
+            return Err(UpstreamError::ErrorResult {
+                code: receipt.body.processing_result_code.trim().to_owned(),
+                message: receipt.body.processing_result_message.clone(),
+            });
+        }
+        let reception = [&receipt.body.reception_number, &receipt.header.reception_number]
+            .into_iter()
+            .map(|r| r.trim())
+            .find(|r| !r.is_empty())
+            .ok_or_else(|| {
+                UpstreamError::Unavailable("the bulk receipt has no 受付番号".into())
+            })?
+            .to_owned();
+        let job = self.start_job(&reception, State::Sent);
+        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
+        loop {
+            let m = match self
+                .guard
+                .run(Repeat::Safe, deadline, |d| self.exchange(poll.clone(), d))
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    self.leave_job(&job);
+                    return Err(e);
+                }
+            };
+            match map::segment(&m.header) {
+                Segment::InProgress => {
+                    let wait = Duration::from_millis(self.config.bulk_poll_ms);
+                    if Instant::now() + wait >= deadline {
+                        self.leave_job(&job);
+                        return Err(UpstreamError::Timeout);
+                    }
+                    std::thread::sleep(wait);
+                }
+                Segment::Failed(e) => {
+                    self.journal.remove(&job.name);
+                    return Err(e);
+                }
+                Segment::Completed => {
+                    self.journal.remove(&job.name);
+                    return Ok(assemble(checks.len(), &m));
+                }
+            }
+        }
+    }
+
+    /// Journals a bulk job by its 受付番号, so a restart or a passed deadline polls it to its end.
+    pub(crate) fn start_job(&self, reception: &str, state: State) -> Entry {
+        let mut job = Entry::new(format!("bulk-{reception}"), state);
+        job.reception_number = Some(reception.to_owned());
+        let _ = self.journal.record(&job);
+        job
+    }
+
+    fn leave_job(&self, job: &Entry) {
+        let mut job = job.clone();
+        job.state = State::Abandoned;
+        let _ = self.journal.record(&job);
+    }
+
+    /// Sends a poll for an abandoned bulk job without waiting; the sweeper reads its result.
+    pub(crate) fn poll_job(&self, reception: &str) -> Result<(), UpstreamError> {
+        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, reception);
+        self.send(poll, State::Abandoned).map(|_| ())
+    }
+
+    /// The kind of message a journalled name is.
+    pub(crate) fn kind_of(name: &str) -> Option<MessageKind> {
+        FileName::parse(name).map(|f| f.kind)
+    }
+}
+
+/// Each check's answer from the bulk result, matched by its ArbitraryIdentifier (1-based).
+fn assemble(
+    count: usize,
+    m: &ResultMessage,
+) -> Vec<Result<QualificationResult, UpstreamError>> {
+    (1..=count)
+        .map(|i| {
+            let id = i.to_string();
+            m.units
+                .iter()
+                .find(|u| {
+                    u.search_info
+                        .as_ref()
+                        .is_some_and(|s| s.arbitrary_identifier.trim() == id)
+                })
+                .map(|u| map::to_result(&m.header, u))
+                .unwrap_or_else(|| {
+                    Err(UpstreamError::Unavailable(format!(
+                        "the bulk result has no answer for check {i}"
+                    )))
+                })
+        })
+        .collect()
+}

@@ -1,0 +1,358 @@
+//! The 資格確認端末 Web API transport: the same XML messages as the folder transport, one HTTPS
+//! POST per request, with the facility's client certificate (mutual TLS). The terminal's server
+//! certificate is verified against a configured CA, or pinned by the SHA-256 of its DER.
+//!
+//! The official Web API is not public (the reference marks its shape as inferred), so the URL
+//! of each message is configurable: `base_url` + `path_template`, where `{kind}` becomes the
+//! message's file-name stem (e.g. `OQSsiquc01req`). The default matches the terminal simulator.
+//!
+//! Every request goes through [`shikaku_oqs_guard::Guard`], like the folder transport's.
+//! The client is blocking: call it from plain threads (the plugin host's), not from inside an
+//! async runtime.
+
+mod tls;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use shikaku_domain::pb::QualificationResult;
+use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
+use shikaku_domain::values::FacilityCode;
+use shikaku_oqs_guard::{Guard, GuardConfig, Repeat};
+use shikaku_oqs_xml::dom::{Document, Limits};
+use shikaku_oqs_xml::map::{self, Segment};
+use shikaku_oqs_xml::names::{BulkKind, FileName};
+use shikaku_oqs_xml::{Dialect, Encoding, Request, ResultMessage, XmlError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebApiConfig {
+    /// `https://<terminal>:<port>`.
+    pub base_url: String,
+    /// The path of each message; `{kind}` is replaced by e.g. `OQSsiquc01req`.
+    #[serde(default = "path_template")]
+    pub path_template: String,
+    /// The facility's client certificate chain and its private key (PEM, PKCS#8 or PKCS#1).
+    pub client_certificate: PathBuf,
+    pub client_key: PathBuf,
+    /// Verify the terminal's certificate against this CA (PEM)…
+    #[serde(default)]
+    pub server_ca: Option<PathBuf>,
+    /// …or accept only a certificate whose DER has one of these SHA-256 digests (hex).
+    #[serde(default)]
+    pub server_pins_sha256: Vec<String>,
+    pub facility_code: String,
+    #[serde(default = "utf8")]
+    pub request_encoding: Encoding,
+    #[serde(default)]
+    pub result_encoding: Option<Encoding>,
+    #[serde(default = "connect_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "bulk_poll_ms")]
+    pub bulk_poll_ms: u64,
+    #[serde(default = "max_bytes")]
+    pub max_result_bytes: usize,
+    #[serde(default)]
+    pub dialect: Dialect,
+    #[serde(default)]
+    pub guard: GuardConfig,
+}
+
+fn path_template() -> String {
+    "/oqs/{kind}".into()
+}
+fn utf8() -> Encoding {
+    Encoding::Utf8
+}
+fn connect_ms() -> u64 {
+    3_000
+}
+fn bulk_poll_ms() -> u64 {
+    1_000
+}
+fn max_bytes() -> usize {
+    64 * 1024 * 1024
+}
+
+impl WebApiConfig {
+    pub fn new(
+        base_url: &str,
+        client_certificate: PathBuf,
+        client_key: PathBuf,
+        facility_code: &str,
+    ) -> Self {
+        Self {
+            base_url: base_url.into(),
+            path_template: path_template(),
+            client_certificate,
+            client_key,
+            server_ca: None,
+            server_pins_sha256: Vec::new(),
+            facility_code: facility_code.into(),
+            request_encoding: utf8(),
+            result_encoding: None,
+            connect_timeout_ms: connect_ms(),
+            bulk_poll_ms: bulk_poll_ms(),
+            max_result_bytes: max_bytes(),
+            dialect: Dialect::default(),
+            guard: GuardConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebApiError {
+    #[error("web api transport configuration: {0}")]
+    Config(String),
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// The Web API transport to one terminal.
+#[derive(Debug)]
+pub struct WebApiTransport {
+    client: reqwest::blocking::Client,
+    config: WebApiConfig,
+    facility_code: String,
+    guard: Guard,
+    limits: Limits,
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+fn xml_error(e: XmlError) -> UpstreamError {
+    match e {
+        XmlError::Unencodable(_) => {
+            UpstreamError::Unsupported("a character the configured request encoding cannot hold")
+        }
+        other => UpstreamError::Unavailable(format!("cannot write the request: {other}")),
+    }
+}
+
+impl WebApiTransport {
+    pub fn from_json(config: &serde_json::Value) -> Result<Self, WebApiError> {
+        let config: WebApiConfig = serde_json::from_value(config.clone())
+            .map_err(|e| WebApiError::Config(e.to_string()))?;
+        Self::new(config)
+    }
+
+    pub fn new(config: WebApiConfig) -> Result<Self, WebApiError> {
+        let facility = FacilityCode::parse(&config.facility_code)
+            .map_err(|e| WebApiError::Config(format!("facility_code: {e}")))?;
+        if !config.base_url.starts_with("https://") {
+            return Err(WebApiError::Config("base_url must start with https://".into()));
+        }
+        if !config.path_template.contains("{kind}") {
+            return Err(WebApiError::Config("path_template must contain {kind}".into()));
+        }
+        let tls = tls::client_config(&config)?;
+        let client = reqwest::blocking::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(None)
+            .build()
+            .map_err(|e| WebApiError::Tls(e.to_string()))?;
+        let guard =
+            Guard::new(&config.guard).map_err(|e| WebApiError::Config(e.to_string()))?;
+        Ok(Self {
+            client,
+            facility_code: facility.as_str().to_owned(),
+            limits: Limits {
+                max_bytes: config.max_result_bytes,
+                ..Limits::default()
+            },
+            config,
+            guard,
+            sequence: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    fn url(&self, request: &Request) -> String {
+        let kind = FileName::request(request.kind(), "x");
+        let stem = kind
+            .to_string()
+            .split('_')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        format!(
+            "{}{}",
+            self.config.base_url.trim_end_matches('/'),
+            self.config.path_template.replace("{kind}", &stem)
+        )
+    }
+
+    /// One POST: the request's bytes out, the result's back, within `deadline`.
+    fn exchange(&self, request: &Request, deadline: Instant) -> Result<ResultMessage, UpstreamError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(UpstreamError::Timeout);
+        }
+        let bytes = request.to_xml(self.config.request_encoding).map_err(xml_error)?;
+        let content_type = format!(
+            "application/xml; charset={}",
+            self.config.request_encoding.xml_name()
+        );
+        let response = self
+            .client
+            .post(self.url(request))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .timeout(left)
+            .send()
+            .map_err(|e| {
+                if e.is_timeout() {
+                    UpstreamError::Timeout
+                } else {
+                    UpstreamError::Unavailable(format!("the terminal's web api: {}", chain(&e)))
+                }
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| format!(" (retry after {s} s)"))
+                .unwrap_or_default();
+            return Err(UpstreamError::Unavailable(format!(
+                "the terminal's web api answered {status}{retry}"
+            )));
+        }
+        let body = response.bytes().map_err(|e| {
+            if e.is_timeout() {
+                UpstreamError::Timeout
+            } else {
+                UpstreamError::Unavailable(format!("reading the terminal's answer: {}", chain(&e)))
+            }
+        })?;
+        let unreadable =
+            |e: XmlError| UpstreamError::Unavailable(format!("the terminal sent an unreadable result: {e}"));
+        let doc = Document::parse(&body, &self.limits).map_err(unreadable)?;
+        if let Some(expected) = self.config.result_encoding
+            && doc.encoding != expected
+        {
+            return Err(unreadable(XmlError::EncodingMismatch {
+                declared: doc.encoding.xml_name(),
+                identified: expected.xml_name(),
+            }));
+        }
+        ResultMessage::from_document(&doc, &self.config.dialect).map_err(unreadable)
+    }
+
+    fn file_identifier(&self) -> String {
+        let n = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!("W{}{n:06}", shikaku_domain::clock::now().format("%y%m%d%H%M%S"))
+    }
+
+    /// 資格確認 by insurance numbers. Safe to repeat, so retried on faults.
+    pub fn check_by_numbers(
+        &self,
+        check: &NumbersCheck,
+        deadline: Instant,
+    ) -> Result<QualificationResult, UpstreamError> {
+        self.guard.run(Repeat::Safe, deadline, |attempt_deadline| {
+            let id = self.file_identifier();
+            let request =
+                map::numbers_request(check, &self.facility_code, &id, &self.config.dialect);
+            let m = self.exchange(&request, attempt_deadline)?;
+            let echoed = m.header.arbitrary_file_identifier.trim();
+            if !echoed.is_empty() && echoed != id {
+                return Err(UpstreamError::Unavailable(format!(
+                    "the answer is for another request ({echoed})"
+                )));
+            }
+            if map::segment(&m.header) == Segment::InProgress {
+                return Err(UpstreamError::Unavailable(
+                    "the terminal answered 処理中 to a single check".into(),
+                ));
+            }
+            map::to_result(&m.header, &m.body)
+        })
+    }
+
+    /// 一括照会: one upload (never repeated), then polls until ready.
+    pub fn bulk_check(
+        &self,
+        checks: &[NumbersCheck],
+        deadline: Instant,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let upload = map::bulk_request(
+            checks,
+            &self.facility_code,
+            &self.file_identifier(),
+            &self.config.dialect,
+        );
+        let receipt = self
+            .guard
+            .run(Repeat::Never, deadline, |d| self.exchange(&upload, d))?;
+        if let Segment::Failed(e) = map::segment(&receipt.header) {
+            return Err(e);
+        }
+        let reception = [&receipt.body.reception_number, &receipt.header.reception_number]
+            .into_iter()
+            .map(|r| r.trim())
+            .find(|r| !r.is_empty())
+            .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))?
+            .to_owned();
+        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
+        loop {
+            let m = self
+                .guard
+                .run(Repeat::Safe, deadline, |d| self.exchange(&poll, d))?;
+            match map::segment(&m.header) {
+                Segment::InProgress => {
+                    let wait = Duration::from_millis(self.config.bulk_poll_ms);
+                    if Instant::now() + wait >= deadline {
+                        return Err(UpstreamError::Timeout);
+                    }
+                    std::thread::sleep(wait);
+                }
+                Segment::Failed(e) => return Err(e),
+                Segment::Completed => {
+                    return Ok((1..=checks.len())
+                        .map(|i| {
+                            let id = i.to_string();
+                            m.units
+                                .iter()
+                                .find(|u| {
+                                    u.search_info
+                                        .as_ref()
+                                        .is_some_and(|s| s.arbitrary_identifier.trim() == id)
+                                })
+                                .map(|u| map::to_result(&m.header, u))
+                                .unwrap_or_else(|| {
+                                    Err(UpstreamError::Unavailable(format!(
+                                        "the bulk result has no answer for check {i}"
+                                    )))
+                                })
+                        })
+                        .collect());
+                }
+            }
+        }
+    }
+}
+
+/// An error and its causes, so "error sending request" says why.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

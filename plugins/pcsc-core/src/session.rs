@@ -1,0 +1,361 @@
+//! One check's exclusive hold on a card or phone: the JPKI steps as APDUs.
+
+use std::time::Instant;
+
+use pcsc::{Card, Disposition};
+use shikaku_domain::pb::Medium;
+use shikaku_domain::reader::ReaderError;
+use shikaku_domain::secret::Pin;
+
+use crate::Media;
+use crate::apdu::{self, Response};
+use crate::jpki;
+
+/// The most a short READ BINARY returns.
+const SHORT_READ: usize = 256;
+/// The most an extended READ BINARY asks for: the whole file in one APDU.
+const EXTENDED_READ: usize = 65536;
+/// READ BINARY offsets are 15 bits (P1 bit 8 selects a short EF identifier instead).
+const MAX_OFFSET: usize = 0x7FFF;
+
+/// What is selected on the card, so a step does not repeat a SELECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selected {
+    Nothing,
+    Application,
+    File(u16),
+}
+
+/// An open card: the session a reader plugin hands the daemon for one check.
+pub struct PcscSession {
+    /// None once the card left: the handle is let go at once, since pcscd keeps an exclusive
+    /// handle's hold on the reader across a removal and would refuse the next card.
+    card: Option<Card>,
+    reader: String,
+    extended: bool,
+    media: Media,
+    medium: Option<Medium>,
+    selected: Selected,
+    pin_verified: bool,
+    apdus: u32,
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for PcscSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcscSession")
+            .field("reader", &self.reader)
+            .field("extended", &self.extended)
+            .field("medium", &self.medium)
+            .field("apdus", &self.apdus)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a PC/SC error during a check.
+fn transmit_error(e: pcsc::Error) -> ReaderError {
+    use pcsc::Error as E;
+    match e {
+        E::RemovedCard | E::NoSmartcard | E::ReaderUnavailable | E::UnknownReader => {
+            ReaderError::CardRemoved
+        }
+        E::ResetCard => ReaderError::Failure("the card was reset during the check".into()),
+        E::NoService | E::ServiceStopped => {
+            ReaderError::Failure(format!("pcscd went away during the check: {e}"))
+        }
+        e => ReaderError::Failure(format!("card communication failed: {e}")),
+    }
+}
+
+fn unexpected(step: &str, sw: u16) -> ReaderError {
+    ReaderError::Failure(format!("{step} failed with status {sw:04X}"))
+}
+
+impl PcscSession {
+    pub(crate) fn new(card: Card, reader: &str, extended: bool, media: Media) -> Self {
+        Self {
+            card: Some(card),
+            reader: reader.to_owned(),
+            extended,
+            media,
+            medium: None,
+            selected: Selected::Nothing,
+            pin_verified: false,
+            apdus: 0,
+            buffer: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+        }
+    }
+
+    /// APDUs sent to the card in this session.
+    pub fn apdu_count(&self) -> u32 {
+        self.apdus
+    }
+
+    /// Whether this session reads with extended-length APDUs.
+    pub fn extended_length(&self) -> bool {
+        self.extended
+    }
+
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+
+    /// Sends one APDU. `redact` keeps its data out of the trace (a VERIFY carries the PIN).
+    fn transmit(
+        &mut self,
+        apdu: &[u8],
+        redact: bool,
+        deadline: Instant,
+    ) -> Result<Response, ReaderError> {
+        let Some(card) = &self.card else {
+            return Err(ReaderError::CardRemoved);
+        };
+        if Instant::now() >= deadline {
+            return Err(ReaderError::Timeout);
+        }
+        self.apdus += 1;
+        tracing::trace!(
+            target: "shikaku_pcsc::apdu",
+            reader = %self.reader,
+            "> {}",
+            apdu::trace_command(apdu, redact)
+        );
+        let raw = match card.transmit(apdu, &mut self.buffer) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::trace!(target: "shikaku_pcsc::apdu", reader = %self.reader, "< {e}");
+                let err = transmit_error(e);
+                if err == ReaderError::CardRemoved {
+                    self.let_go();
+                }
+                return Err(err);
+            }
+        };
+        // pcscd answers the APDU during which the card left with success and no bytes; the
+        // next ones fail with REMOVED_CARD until the handle reconnects.
+        let Some(response) = Response::parse(raw) else {
+            tracing::trace!(target: "shikaku_pcsc::apdu", reader = %self.reader, "< (no response)");
+            self.let_go();
+            return Err(ReaderError::CardRemoved);
+        };
+        tracing::trace!(
+            target: "shikaku_pcsc::apdu",
+            reader = %self.reader,
+            "< {}",
+            apdu::trace_response(&response)
+        );
+        Ok(response)
+    }
+
+    /// Lets go of a card that left the reader, so the next card can be taken.
+    fn let_go(&mut self) {
+        if let Some(card) = self.card.take() {
+            tracing::debug!(reader = %self.reader, "card removed during the check");
+            let _ = card.disconnect(Disposition::LeaveCard);
+        }
+    }
+
+    /// Sends an APDU and completes T=0 exchanges: `6Cxx` (wrong Le: send again with xx) and
+    /// `61xx` (more data: GET RESPONSE).
+    fn exchange(
+        &mut self,
+        apdu: &[u8],
+        redact: bool,
+        deadline: Instant,
+    ) -> Result<Response, ReaderError> {
+        let mut response = self.transmit(apdu, redact, deadline)?;
+        // Short case 2 (header + Le) or short case 4 (header + Lc + data + Le).
+        let short_with_le = apdu.len() == 5
+            || (apdu.len() > 5 && apdu[4] != 0 && apdu.len() == 6 + usize::from(apdu[4]));
+        if response.sw1() == 0x6C && !redact && short_with_le {
+            let mut again = apdu.to_vec();
+            if let Some(le) = again.last_mut() {
+                *le = response.sw2();
+            }
+            response = self.transmit(&again, false, deadline)?;
+        }
+        while response.sw1() == 0x61 {
+            let more = self.transmit(&[0x00, 0xC0, 0x00, 0x00, response.sw2()], false, deadline)?;
+            response.data.extend_from_slice(&more.data);
+            response.sw = more.sw;
+        }
+        Ok(response)
+    }
+
+    fn select_application(&mut self, deadline: Instant) -> Result<(), ReaderError> {
+        if self.selected != Selected::Nothing {
+            return Ok(());
+        }
+        let apdu = apdu::command([0x00, 0xA4, 0x04, 0x0C], &jpki::AID, None, false);
+        let r = self.exchange(&apdu, false, deadline)?;
+        if !r.is_ok() {
+            // 6A82 on a card without the applet; other cards answer 6D00, 6E00, 6A86…
+            tracing::debug!(reader = %self.reader, sw = format!("{:04X}", r.sw), "no jpki applet");
+            return Err(ReaderError::NotMyNumberCard);
+        }
+        self.selected = Selected::Application;
+        self.pin_verified = false;
+        Ok(())
+    }
+
+    fn select_file(&mut self, id: u16, deadline: Instant) -> Result<(), ReaderError> {
+        self.select_application(deadline)?;
+        if self.selected == Selected::File(id) {
+            return Ok(());
+        }
+        let apdu = apdu::command([0x00, 0xA4, 0x02, 0x0C], &id.to_be_bytes(), None, false);
+        let r = self.exchange(&apdu, false, deadline)?;
+        if !r.is_ok() {
+            return Err(unexpected(&format!("select ef {id:04X}"), r.sw));
+        }
+        self.selected = Selected::File(id);
+        Ok(())
+    }
+
+    fn read_binary(
+        &mut self,
+        offset: usize,
+        length: usize,
+        extended: bool,
+        deadline: Instant,
+    ) -> Result<Response, ReaderError> {
+        let [p1, p2] = (offset as u16).to_be_bytes();
+        let apdu = apdu::command([0x00, 0xB0, p1, p2], &[], Some(length), extended);
+        self.exchange(&apdu, false, deadline)
+    }
+
+    /// Selects the JPKI AP and reads its token: card, Android or iPhone.
+    pub fn medium(&mut self, deadline: Instant) -> Result<Medium, ReaderError> {
+        if let Some(m) = self.medium {
+            return Ok(m);
+        }
+        self.select_file(jpki::EF_TOKEN, deadline)?;
+        let r = self.read_binary(0, jpki::TOKEN_LENGTH, false, deadline)?;
+        if !r.is_ok() {
+            return Err(unexpected("read token", r.sw));
+        }
+        let medium = jpki::medium_of(&r.data)?;
+        match (self.media, medium) {
+            (Media::Card, Medium::Android | Medium::Iphone) => {
+                return Err(ReaderError::Failure(
+                    "a smartphone is on the reader, and this plugin reads cards only".into(),
+                ));
+            }
+            (Media::Smartphone, Medium::MyNumberCard) => {
+                return Err(ReaderError::Failure(
+                    "a my number card is on the reader, and this plugin reads smartphones only"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        tracing::debug!(reader = %self.reader, ?medium, "jpki token read");
+        self.medium = Some(medium);
+        Ok(medium)
+    }
+
+    /// 利用者証明用電子証明書 (DER), sized from its DER header: one extended READ BINARY for the
+    /// whole file where the card takes it, else 256-byte reads. An Android phone shows it only
+    /// after its PIN.
+    pub fn read_auth_certificate(&mut self, deadline: Instant) -> Result<Vec<u8>, ReaderError> {
+        let medium = self.medium(deadline)?;
+        if medium == Medium::Android && !self.pin_verified {
+            return Err(ReaderError::PinRequired);
+        }
+        self.select_file(jpki::EF_AUTH_CERTIFICATE, deadline)?;
+        let mut certificate = Vec::new();
+        let mut total = None;
+        loop {
+            let offset = certificate.len();
+            if total.is_some_and(|t| offset >= t) {
+                break;
+            }
+            if offset > MAX_OFFSET {
+                return Err(ReaderError::Failure(
+                    "the certificate is larger than read binary can address".into(),
+                ));
+            }
+            let want = match (self.extended, total) {
+                (true, None) => EXTENDED_READ,
+                (true, Some(t)) => (t - offset).min(EXTENDED_READ),
+                (false, None) => SHORT_READ,
+                (false, Some(t)) => (t - offset).min(SHORT_READ),
+            };
+            let r = self.read_binary(offset, want, self.extended, deadline)?;
+            match r.sw {
+                // 6282: end of file before Le bytes; the data is still good.
+                0x9000 | 0x6282 if !r.data.is_empty() => certificate.extend_from_slice(&r.data),
+                0x6982 if medium == Medium::Android => return Err(ReaderError::PinRequired),
+                // The card or reader refused the extended form: fall back to short reads.
+                0x6700 | 0x6D00 | 0x6E00 | 0x6A86 if self.extended => {
+                    tracing::debug!(
+                        reader = %self.reader,
+                        sw = format!("{:04X}", r.sw),
+                        "extended read binary refused; reading in short apdus"
+                    );
+                    self.extended = false;
+                    continue;
+                }
+                0x9000 | 0x6282 | 0x6B00 => {
+                    return Err(ReaderError::Failure(
+                        "the certificate file ends before the length its der header gives".into(),
+                    ));
+                }
+                sw => return Err(unexpected("read certificate", sw)),
+            }
+            if total.is_none() {
+                let length = jpki::der_length(&certificate).ok_or_else(|| {
+                    ReaderError::Failure(
+                        "the certificate file does not start with a der header".into(),
+                    )
+                })?;
+                total = Some(length);
+            }
+        }
+        certificate.truncate(total.unwrap_or(0));
+        Ok(certificate)
+    }
+
+    /// VERIFY the 4-digit user-authentication PIN. `63Cx` reports x tries left; the try that
+    /// blocks the card (`63C0`) and any try on a blocked card (`6983`) report it locked.
+    pub fn verify_pin(&mut self, pin: &Pin, deadline: Instant) -> Result<(), ReaderError> {
+        if self.medium(deadline)? == Medium::Iphone {
+            return Err(ReaderError::Failure(
+                "an iphone takes no pin at the reader; it unlocks on the phone".into(),
+            ));
+        }
+        self.select_file(jpki::EF_AUTH_PIN, deadline)?;
+        let apdu = apdu::command([0x00, 0x20, 0x00, 0x80], pin.expose(), None, false);
+        let r = self.exchange(&apdu, true, deadline)?;
+        self.pin_verified = r.is_ok();
+        match (r.sw1(), r.sw2()) {
+            (0x90, 0x00) => Ok(()),
+            (0x63, 0xC0) | (0x69, 0x83) | (0x69, 0x84) => Err(ReaderError::CardLocked),
+            (0x63, x) if x & 0xF0 == 0xC0 => Err(ReaderError::PinIncorrect {
+                tries_left: x & 0x0F,
+            }),
+            _ => Err(unexpected("verify pin", r.sw)),
+        }
+    }
+
+    /// Signs a DigestInfo (the card pads it, PKCS#1 v1.5) with the user-authentication key.
+    pub fn sign(&mut self, digest_info: &[u8], deadline: Instant) -> Result<Vec<u8>, ReaderError> {
+        if digest_info.is_empty() || digest_info.len() > 255 {
+            return Err(ReaderError::Failure(format!(
+                "a digest info of {} bytes cannot be signed",
+                digest_info.len()
+            )));
+        }
+        self.medium(deadline)?;
+        self.select_file(jpki::EF_AUTH_KEY, deadline)?;
+        let apdu = apdu::command([0x80, 0x2A, 0x00, 0x80], digest_info, Some(256), false);
+        let r = self.exchange(&apdu, false, deadline)?;
+        match r.sw {
+            0x9000 if !r.data.is_empty() => Ok(r.data),
+            0x6982 => Err(ReaderError::Failure(
+                "security status not satisfied: verify the pin before signing".into(),
+            )),
+            sw => Err(unexpected("sign", sw)),
+        }
+    }
+}
