@@ -13,6 +13,8 @@ use tonic_types::StatusExt;
 
 pub use shikaku_proto::v1 as pb;
 
+pub mod transports;
+
 pub struct TestDaemon {
     pub running: Running,
     pub channel: Channel,
@@ -143,7 +145,11 @@ const ARTIFACT_PACKAGES: &[&str] = &[
     "shikaku-cli",
     "shikaku-sim-reader",
     "shikaku-sim-upstream",
+    "shikaku-pcsc",
+    "shikaku-pcsc-smartphone",
     "shikaku-fault-plugin",
+    "shikaku-oqs-folder-plugin",
+    "shikaku-oqs-webapi-plugin",
     "acme-reader",
     "shikaku-example-kiosk",
     "shikaku-example-receipt-computer",

@@ -113,7 +113,7 @@ impl ServiceError {
                 ReaderError::Timeout => (Code::DeadlineExceeded, R::PluginFailed, vec![]),
             },
             Self::Upstream(e) => match e {
-                UpstreamError::Unavailable(_) => {
+                UpstreamError::Unavailable(_) | UpstreamError::RetryLater { .. } => {
                     (Code::Unavailable, R::UpstreamUnavailable, vec![])
                 }
                 UpstreamError::Timeout => (Code::DeadlineExceeded, R::UpstreamUnavailable, vec![]),
@@ -211,6 +211,9 @@ impl ServiceError {
     /// How long a client should wait before retrying, where that is known.
     fn retry_after(&self) -> Option<Duration> {
         let until = match self {
+            Self::Upstream(UpstreamError::RetryLater { retry_after, .. }) => {
+                return Some(*retry_after);
+            }
             Self::Upstream(UpstreamError::Unavailable(_) | UpstreamError::Timeout) => {
                 return Some(Duration::from_secs(5));
             }

@@ -65,6 +65,13 @@ pub struct IssuedPassword {
 pub enum UpstreamError {
     #[error("upstream unavailable: {0}")]
     Unavailable(String),
+    /// Down or saturated, and the transport knows when to ask again (its circuit breaker is
+    /// open, every terminal session is busy): clients get that delay as their retry hint.
+    #[error("upstream unavailable: {reason} (retry in {} ms)", retry_after.as_millis())]
+    RetryLater {
+        reason: String,
+        retry_after: std::time::Duration,
+    },
     #[error("upstream did not answer in time")]
     Timeout,
     #[error("upstream error result {code}: {message}")]

@@ -176,66 +176,33 @@ impl PluginHandle {
         timeout: Duration,
     ) -> Result<Zeroizing<Vec<u8>>, CallError> {
         let mut request = Zeroizing::new(request);
-        if let Some(why) = self.failure() {
-            return Err(CallError::Failed(why));
-        }
         let method = method.ok_or(CallError::Unimplemented)?;
-        let permit = match tokio::time::timeout(timeout, self.gate.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(CallError::Failed("plugin closed".into())),
-            Err(_) => {
-                return Err(busy());
-            }
-        };
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let free_buf = self.free_buf;
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut out = OwnedBuf::EMPTY;
-            // SAFETY: `method` and `target` come from a validated descriptor; the request
-            // outlives the call and `out` is writable.
-            let status = unsafe {
-                method(
-                    target.ptr(),
-                    Bytes::from_slice(&request),
-                    timeout_ms,
-                    &mut out,
-                )
-            };
-            request.zeroize();
-            // SAFETY: both buffers come from this plugin and are not used again.
-            let answer = Zeroizing::new(unsafe { take(out, free_buf) });
-            let error = unsafe { take(status.error, free_buf) };
-            (status.code, answer, error)
-        });
-        match tokio::time::timeout(timeout + self.grace, task).await {
-            Err(_) => {
-                self.fail(format!(
-                    "a call ran more than {:?} past its {:?} deadline",
-                    self.grace, timeout
-                ));
-                Err(CallError::Hung)
-            }
-            Ok(Err(e)) => {
-                let why = format!("a call failed on the host side: {e}");
-                self.fail(why.clone());
-                Err(CallError::Failed(why))
-            }
-            Ok(Ok((status::OK, answer, _))) => Ok(answer),
-            Ok(Ok((code, _, error))) => {
-                let error = w::Error::decode(error.as_slice()).unwrap_or_else(|_| w::Error {
-                    message: format!("status {code} with an error that does not decode"),
-                    ..Default::default()
-                });
-                if error.reason == ErrorReason::PluginFailed.as_str_name() {
-                    self.fail(error.message.clone());
-                    return Err(CallError::Failed(error.message));
-                }
-                Err(CallError::Status {
-                    code,
-                    error: Box::new(error),
-                })
-            }
+        let (code, answer, error) = self
+            .run_blocking(timeout, move || {
+                let mut out = OwnedBuf::EMPTY;
+                // SAFETY: `method` and `target` come from a validated descriptor; the request
+                // outlives the call and `out` is writable.
+                let status = unsafe {
+                    method(
+                        target.ptr(),
+                        Bytes::from_slice(&request),
+                        timeout_ms,
+                        &mut out,
+                    )
+                };
+                request.zeroize();
+                // SAFETY: both buffers come from this plugin and are not used again.
+                let answer = Zeroizing::new(unsafe { take(out, free_buf) });
+                let error = unsafe { take(status.error, free_buf) };
+                (status.code, answer, error)
+            })
+            .await?;
+        if code == status::OK {
+            Ok(answer)
+        } else {
+            Err(self.status_error(code, error))
         }
     }
 
@@ -284,9 +251,13 @@ impl PluginHandle {
         }
     }
 
-    /// Turns a finished call's status into the error shape `call` uses.
+    /// Turns a failed call's status into a `CallError`, marking the plugin failed when it
+    /// reports a panic.
     pub(crate) fn status_error(&self, code: i32, error: Vec<u8>) -> CallError {
-        let error = w::Error::decode(error.as_slice()).unwrap_or_default();
+        let error = w::Error::decode(error.as_slice()).unwrap_or_else(|_| w::Error {
+            message: format!("status {code} with an error that does not decode"),
+            ..Default::default()
+        });
         if error.reason == ErrorReason::PluginFailed.as_str_name() {
             self.fail(error.message.clone());
             return CallError::Failed(error.message);

@@ -95,11 +95,17 @@ fn main() {
                     .unwrap();
             }),
         );
-        println!("{:<44} added p50 {:>9.3} ms", "", (p50.saturating_sub(base)).as_secs_f64() * 1e3);
+        println!(
+            "{:<44} added p50 {:>9.3} ms",
+            "",
+            (p50.saturating_sub(base)).as_secs_f64() * 1e3
+        );
     }
 
     let terminal = Terminal::start(TerminalConfig::new(dir.path().join("share-web"))).unwrap();
-    let server = terminal.serve_https("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = terminal
+        .serve_https("127.0.0.1:0".parse().unwrap())
+        .unwrap();
     let certs = dir.path().join("certs");
     server.pki().write_to(&certs).unwrap();
     let mut wc = WebApiConfig::new(
@@ -117,5 +123,9 @@ fn main() {
                 .unwrap();
         }),
     );
-    println!("{:<44} added p50 {:>9.3} ms", "", (p50.saturating_sub(base)).as_secs_f64() * 1e3);
+    println!(
+        "{:<44} added p50 {:>9.3} ms",
+        "",
+        (p50.saturating_sub(base)).as_secs_f64() * 1e3
+    );
 }

@@ -43,7 +43,8 @@ pub enum FaceAfter {
     /// Delete it (shikaku is the only reader of `face`).
     #[default]
     Delete,
-    /// Leave it for other readers; shikaku remembers which it has delivered.
+    /// Leave it for other readers; shikaku remembers (in memory) which it has delivered, so
+    /// after a restart the files still there are delivered again, under the same `source`.
     Keep,
 }
 
@@ -150,7 +151,11 @@ fn max_bytes() -> usize {
 
 impl FolderConfig {
     /// The defaults, for the share at `root`.
-    pub fn new(root: impl Into<PathBuf>, state_dir: impl Into<PathBuf>, facility_code: &str) -> Self {
+    pub fn new(
+        root: impl Into<PathBuf>,
+        state_dir: impl Into<PathBuf>,
+        facility_code: &str,
+    ) -> Self {
         Self {
             root: Some(root.into()),
             req_dir: None,

@@ -125,7 +125,7 @@ impl FolderTransport {
             match look {
                 Look::Complete(m) => {
                     self.lock_events().watching.remove(&entry.name);
-                    self.late_result(&entry, &name, &res, m);
+                    self.late_result(&entry, &name, &res, *m);
                 }
                 Look::Malformed(e) => {
                     tracing::warn!(file = %res.display(), error = %e, "discarding an unreadable late result");
@@ -170,7 +170,10 @@ impl FolderTransport {
                     Segment::InProgress => {}
                     Segment::Completed => {
                         for (i, unit) in m.units.iter().enumerate() {
-                            out.push(event(format!("{source}#{}", i + 1), payload(&m.header, unit)));
+                            out.push(event(
+                                format!("{source}#{}", i + 1),
+                                payload(&m.header, unit),
+                            ));
                         }
                         self.journal.remove(&job);
                     }
@@ -198,15 +201,18 @@ impl FolderTransport {
 
     fn sweep_job(&self, entry: &Entry, reception: &str, expired: bool) {
         if expired {
-            tracing::warn!(reception, "an abandoned bulk job never finished; giving up on it");
+            tracing::warn!(
+                reception,
+                "an abandoned bulk job never finished; giving up on it"
+            );
             self.journal.remove(&entry.name);
             return;
         }
         let due = {
             let ev = self.lock_events();
-            ev.bulk_polled.get(reception).is_none_or(|t| {
-                t.elapsed() >= Duration::from_millis(self.config.bulk_poll_ms)
-            })
+            ev.bulk_polled
+                .get(reception)
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(self.config.bulk_poll_ms))
         };
         let poll_out = self.journal.entries().iter().any(|e| {
             e.state == State::Abandoned
@@ -219,7 +225,9 @@ impl FolderTransport {
                         .bulk_polled
                         .insert(reception.to_owned(), Instant::now());
                 }
-                Err(e) => tracing::debug!(reception, error = %e, "cannot poll an abandoned bulk job yet"),
+                Err(e) => {
+                    tracing::debug!(reception, error = %e, "cannot poll an abandoned bulk job yet")
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::config::{Completion, CompletionMode};
 pub(crate) enum Look {
     /// Not there, or still being written.
     NotYet,
-    Complete(ResultMessage),
+    Complete(Box<ResultMessage>),
     /// There, unchanged for the settle time, and not a readable result.
     Malformed(XmlError),
 }
@@ -83,7 +83,7 @@ impl Pending {
         {
             match std::fs::read(&self.path) {
                 Ok(bytes) => match reading.parse(&bytes) {
-                    Ok(m) => return Look::Complete(m),
+                    Ok(m) => return Look::Complete(Box::new(m)),
                     Err(e) => self.last_error = Some(e),
                 },
                 Err(_) => return Look::NotYet,

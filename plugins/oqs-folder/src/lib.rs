@@ -47,9 +47,7 @@ use shikaku_oqs_guard::Guard;
 use shikaku_oqs_xml::dom::Limits;
 use shikaku_oqs_xml::names::FileName;
 
-pub use config::{
-    Completion, CompletionMode, FaceAfter, FaceConfig, FolderConfig, LateResults,
-};
+pub use config::{Completion, CompletionMode, FaceAfter, FaceConfig, FolderConfig, LateResults};
 pub use shikaku_oqs_guard as guard;
 
 use crate::files::Reading;
@@ -173,7 +171,8 @@ impl FolderTransport {
         };
         std::fs::create_dir_all(&config.state_dir).map_err(state)?;
         let journal = Journal::open(&config.state_dir).map_err(state)?;
-        let suffixes = suffix::Suffixes::new(&config.suffix, &config.client_tag, &config.state_dir)?;
+        let suffixes =
+            suffix::Suffixes::new(&config.suffix, &config.client_tag, &config.state_dir)?;
         let guard = Guard::new(&config.guard).map_err(|e| FolderError::Config(e.to_string()))?;
         let reading = Reading {
             completion: config.completion.clone(),
@@ -235,7 +234,9 @@ impl FolderTransport {
                 self.journal.remove(&entry.name);
             } else if entry.state == State::Sent {
                 tracing::info!(request = %entry.name, "an earlier run's request is with the terminal; its result will be delivered as an event");
-                let _ = self.journal.record(&Entry::new(entry.name.clone(), State::Abandoned));
+                let _ = self
+                    .journal
+                    .record(&Entry::new(entry.name.clone(), State::Abandoned));
             }
         }
     }

@@ -40,10 +40,7 @@ fn parse(template: &str) -> Result<Vec<Part>, FolderError> {
         if open > 0 {
             parts.push(Part::Text(rest[..open].to_owned()));
         }
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| bad("unclosed {"))?
-            + open;
+        let close = rest[open..].find('}').ok_or_else(|| bad("unclosed {"))? + open;
         let inner = &rest[open + 1..close];
         let (name, width) = match inner.split_once(':') {
             Some((n, w)) => (
@@ -85,7 +82,11 @@ fn valid_text(s: &str) -> bool {
 }
 
 impl Suffixes {
-    pub fn new(template: &str, tag: &str, state_dir: &std::path::Path) -> Result<Self, FolderError> {
+    pub fn new(
+        template: &str,
+        tag: &str,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, FolderError> {
         let parts = parse(template)?;
         for p in &parts {
             if let Part::Text(t) = p

@@ -9,9 +9,9 @@ use shikaku_oqs_xml::map::{self, Segment};
 use shikaku_oqs_xml::names::{BulkKind, FileName, MessageKind};
 use shikaku_oqs_xml::{Request, ResultMessage, XmlError};
 
+use crate::FolderTransport;
 use crate::files::{self, Look, Pending};
 use crate::journal::{Entry, State};
-use crate::FolderTransport;
 
 fn set_file_identifier(request: &mut Request, id: &str) {
     match request {
@@ -40,7 +40,11 @@ fn sleep_until(deadline: Instant, step: Duration) {
 impl FolderTransport {
     /// Names, journals and writes a request into `req`. `state` is `Sent` when a caller waits
     /// for it, `Abandoned` when only the sweeper will collect its result.
-    pub(crate) fn send(&self, mut request: Request, state: State) -> Result<FileName, UpstreamError> {
+    pub(crate) fn send(
+        &self,
+        mut request: Request,
+        state: State,
+    ) -> Result<FileName, UpstreamError> {
         if !self.dirs.req.is_dir() {
             return Err(UpstreamError::Unavailable(format!(
                 "the terminal's req folder {} is not reachable",
@@ -104,7 +108,7 @@ impl FolderTransport {
                             "{result} answers another request ({echoed})"
                         )));
                     }
-                    return Ok(m);
+                    return Ok(*m);
                 }
                 Look::Malformed(e) => {
                     self.finish(name);
@@ -174,9 +178,9 @@ impl FolderTransport {
             return Ok(Vec::new());
         }
         let upload = map::bulk_request(checks, &self.facility_code, "", &self.config.dialect);
-        let receipt = self
-            .guard
-            .run(Repeat::Never, deadline, |d| self.exchange(upload.clone(), d))?;
+        let receipt = self.guard.run(Repeat::Never, deadline, |d| {
+            self.exchange(upload.clone(), d)
+        })?;
         if let Segment::Failed(e) = map::segment(&receipt.header) {
             return Err(e);
         }
@@ -186,14 +190,15 @@ impl FolderTransport {
                 message: receipt.body.processing_result_message.clone(),
             });
         }
-        let reception = [&receipt.body.reception_number, &receipt.header.reception_number]
-            .into_iter()
-            .map(|r| r.trim())
-            .find(|r| !r.is_empty())
-            .ok_or_else(|| {
-                UpstreamError::Unavailable("the bulk receipt has no 受付番号".into())
-            })?
-            .to_owned();
+        let reception = [
+            &receipt.body.reception_number,
+            &receipt.header.reception_number,
+        ]
+        .into_iter()
+        .map(|r| r.trim())
+        .find(|r| !r.is_empty())
+        .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))?
+        .to_owned();
         let job = self.start_job(&reception, State::Sent);
         let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
         loop {
@@ -255,10 +260,7 @@ impl FolderTransport {
 }
 
 /// Each check's answer from the bulk result, matched by its ArbitraryIdentifier (1-based).
-fn assemble(
-    count: usize,
-    m: &ResultMessage,
-) -> Vec<Result<QualificationResult, UpstreamError>> {
+fn assemble(count: usize, m: &ResultMessage) -> Vec<Result<QualificationResult, UpstreamError>> {
     (1..=count)
         .map(|i| {
             let id = i.to_string();

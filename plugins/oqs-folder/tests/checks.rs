@@ -23,13 +23,19 @@ fn every_result_variant_in_both_encodings_each_way() {
             });
             let mut validities = BTreeSet::new();
             for (what, check) in variants() {
-                let mut got = rig.transport.check_by_numbers(&check, within(5_000)).unwrap();
+                let mut got = rig
+                    .transport
+                    .check_by_numbers(&check, within(5_000))
+                    .unwrap();
                 let mut want = directory.check_by_numbers(&check);
                 validities.insert(got.validity_code.clone());
                 assert!(!got.checked_at.is_empty());
                 got.checked_at.clear();
                 want.checked_at.clear();
-                assert_eq!(got, want, "{what}: results {results:?}, requests {requests:?}");
+                assert_eq!(
+                    got, want,
+                    "{what}: results {results:?}, requests {requests:?}"
+                );
             }
             let expected: BTreeSet<String> = ["1", "2", "3", "4", "5"].map(String::from).into();
             assert_eq!(validities, expected);
@@ -46,7 +52,10 @@ fn concurrent_checks_each_get_their_own_answer() {
         for _ in 0..4 {
             s.spawn(|| {
                 for (what, check) in variants() {
-                    let got = rig.transport.check_by_numbers(&check, within(10_000)).unwrap();
+                    let got = rig
+                        .transport
+                        .check_by_numbers(&check, within(10_000))
+                        .unwrap();
                     let want = directory.check_by_numbers(&check);
                     assert_eq!(got.qualifications, want.qualifications, "{what}");
                 }
@@ -66,13 +75,24 @@ fn bulk_check_uploads_once_and_polls_until_ready() {
     let directory = Directory::load(None).unwrap();
     for (check, got) in checks.iter().zip(&results) {
         let got = got.as_ref().unwrap();
-        assert_eq!(got.qualifications, directory.check_by_numbers(check).qualifications);
+        assert_eq!(
+            got.qualifications,
+            directory.check_by_numbers(check).qualifications
+        );
     }
     assert_eq!(results[0].as_ref().unwrap().validity(), Validity::Valid);
-    assert_eq!(results.last().unwrap().as_ref().unwrap().validity(), Validity::NoMatch);
+    assert_eq!(
+        results.last().unwrap().as_ref().unwrap().validity(),
+        Validity::NoMatch
+    );
     // One upload, then at least one poll answered 処理中 before the ready one.
     assert!(rig.terminal.taken() >= 3, "taken {}", rig.terminal.taken());
-    assert!(rig.transport.bulk_check(&[], within(1_000)).unwrap().is_empty());
+    assert!(
+        rig.transport
+            .bulk_check(&[], within(1_000))
+            .unwrap()
+            .is_empty()
+    );
     rig.assert_clean();
 }
 
@@ -80,7 +100,13 @@ fn bulk_check_uploads_once_and_polls_until_ready() {
 fn face_files_become_events_once() {
     for results in [Encoding::Utf8, Encoding::ShiftJis] {
         let rig = rig(results, |_| {});
-        let people = ["taro", "welfare", "welfare-unregistered", "multiple", "nomatch"];
+        let people = [
+            "taro",
+            "welfare",
+            "welfare-unregistered",
+            "multiple",
+            "nomatch",
+        ];
         for p in people {
             rig.terminal.drop_face(p).unwrap();
         }
@@ -89,7 +115,13 @@ fn face_files_become_events_once() {
         let directory = Directory::load(None).unwrap();
         let mut names: Vec<_> = events
             .iter()
-            .map(|e| e.result.qualifications.first().map(|q| q.name.clone()).unwrap_or_default())
+            .map(|e| {
+                e.result
+                    .qualifications
+                    .first()
+                    .map(|q| q.name.clone())
+                    .unwrap_or_default()
+            })
             .collect();
         names.sort();
         let mut want: Vec<_> = people
@@ -107,14 +139,22 @@ fn face_files_become_events_once() {
         want.sort();
         assert_eq!(names, want);
         for e in &events {
-            assert!(e.source.starts_with("face/OQSsiquc01res_face_"), "{}", e.source);
+            assert!(
+                e.source.starts_with("face/OQSsiquc01res_face_"),
+                "{}",
+                e.source
+            );
             assert_eq!(e.result.medium(), Medium::MyNumberCard);
         }
         let welfare = events
             .iter()
             .find(|e| e.result.validity() == Validity::ValidUnregistered)
             .unwrap();
-        assert!(welfare.result.qualifications[0].medical_assistance.is_some());
+        assert!(
+            welfare.result.qualifications[0]
+                .medical_assistance
+                .is_some()
+        );
         assert_eq!(files(rig.terminal.face_dir()), Vec::<String>::new());
         rig.assert_clean();
     }

@@ -42,7 +42,8 @@ fn a_restart_withdraws_what_was_not_taken_and_delivers_what_was() {
     let journal = rig.dir.path().join("state/inflight");
 
     // A: the terminal has taken the request (and answers slowly) when the process dies.
-    rig.terminal.set_fault(Fault::Slow(Duration::from_millis(400)));
+    rig.terminal
+        .set_fault(Fault::Slow(Duration::from_millis(400)));
     let a = spawn_check(&rig);
     wait_for(30, "the terminal to take A", || rig.terminal.taken() == 1);
     kill(a);
@@ -61,14 +62,22 @@ fn a_restart_withdraws_what_was_not_taken_and_delivers_what_was() {
 
     // Restart while the terminal is still down.
     rig.restart();
-    assert_eq!(files(rig.terminal.req_dir()), Vec::<String>::new(), "B withdrawn");
+    assert_eq!(
+        files(rig.terminal.req_dir()),
+        Vec::<String>::new(),
+        "B withdrawn"
+    );
     rig.terminal.set_fault(Fault::None);
     let events = rig.drain_events(Duration::from_millis(500));
     assert_eq!(events.len(), 1, "A's answer delivered once");
     assert!(events[0].source.starts_with("res/OQSsiquc01res_"));
     assert_eq!(events[0].result.validity(), Validity::Valid);
     assert_eq!(events[0].result.qualifications[0].name, "診療　太郎");
-    assert_eq!(rig.terminal.taken(), 1, "B never reached the terminal, A was not sent again");
+    assert_eq!(
+        rig.terminal.taken(),
+        1,
+        "B never reached the terminal, A was not sent again"
+    );
     rig.assert_clean();
 }
 
@@ -88,7 +97,10 @@ fn an_event_not_asked_past_is_delivered_again_after_a_restart() {
     rig.restart();
     let again = rig.drain_events(Duration::from_millis(200));
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].source, e.source, "the same file, so the daemon can tell");
+    assert_eq!(
+        again[0].source, e.source,
+        "the same file, so the daemon can tell"
+    );
     assert_eq!(files(rig.terminal.face_dir()), Vec::<String>::new());
     rig.assert_clean();
 }

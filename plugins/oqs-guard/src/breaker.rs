@@ -30,11 +30,19 @@ impl Default for BreakerConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
-    Closed { failures: u32 },
+    Closed {
+        failures: u32,
+    },
     /// Failing fast until `until`; `trips` counts failed probes since it last closed.
-    Open { until: Instant, trips: u32 },
+    Open {
+        until: Instant,
+        trips: u32,
+    },
     /// One probe is out (`probing`) or may go.
-    HalfOpen { trips: u32, probing: bool },
+    HalfOpen {
+        trips: u32,
+        probing: bool,
+    },
 }
 
 /// What the breaker let through.

@@ -8,8 +8,9 @@
 //! - a session limit ([`limiter`]): one terminal accepts at most 20 sessions, shared by every
 //!   client of the daemon.
 //!
-//! Upstream-down errors come out as `UpstreamError::Unavailable` whose message says when to
-//! retry; the deadline passing comes out as `UpstreamError::Timeout`.
+//! Failing fast (breaker open, every session busy) comes out as `UpstreamError::RetryLater`
+//! with the time to wait; other upstream-down errors as `UpstreamError::Unavailable`; the
+//! deadline passing as `UpstreamError::Timeout`.
 
 pub mod breaker;
 pub mod limiter;
@@ -79,7 +80,9 @@ impl Default for GuardConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardError {
-    #[error("max_sessions must be 1 to {TERMINAL_SESSION_LIMIT} (one terminal accepts at most {TERMINAL_SESSION_LIMIT}), not {0}")]
+    #[error(
+        "max_sessions must be 1 to {TERMINAL_SESSION_LIMIT} (one terminal accepts at most {TERMINAL_SESSION_LIMIT}), not {0}"
+    )]
     Sessions(usize),
     #[error("retry.max_attempts must be at least 1")]
     Attempts,
@@ -96,7 +99,10 @@ pub struct Guard {
 }
 
 fn is_upstream_down(e: &UpstreamError) -> bool {
-    matches!(e, UpstreamError::Unavailable(_) | UpstreamError::Timeout)
+    matches!(
+        e,
+        UpstreamError::Unavailable(_) | UpstreamError::RetryLater { .. } | UpstreamError::Timeout
+    )
 }
 
 impl Guard {
@@ -140,20 +146,23 @@ impl Guard {
             if now >= deadline {
                 return Err(last.unwrap_or(UpstreamError::Timeout));
             }
-            let admission = self.breaker.admit().map_err(|retry_in| {
-                UpstreamError::Unavailable(format!(
-                    "the terminal is failing; not trying again for {} ms (retry after {} ms)",
-                    retry_in.as_millis(),
-                    retry_in.as_millis()
-                ))
-            })?;
+            let admission =
+                self.breaker
+                    .admit()
+                    .map_err(|retry_after| UpstreamError::RetryLater {
+                        reason: "the terminal keeps failing, so requests fail at once for now"
+                            .into(),
+                        retry_after,
+                    })?;
             let Some(permit) = self.limiter.acquire(deadline) else {
                 self.breaker.cancel(admission);
-                return Err(UpstreamError::Unavailable(format!(
-                    "all {} terminal sessions stayed busy until the deadline (retry after {} ms)",
-                    self.limiter.capacity(),
-                    self.retry.base_backoff_ms
-                )));
+                return Err(UpstreamError::RetryLater {
+                    reason: format!(
+                        "all {} terminal sessions stayed busy until the deadline",
+                        self.limiter.capacity()
+                    ),
+                    retry_after: Duration::from_millis(self.retry.base_backoff_ms),
+                });
             };
             let attempt_deadline = match self.retry.attempt_timeout_ms {
                 Some(ms) => deadline.min(Instant::now() + Duration::from_millis(ms)),
@@ -165,6 +174,12 @@ impl Guard {
                 Ok(v) => {
                     self.breaker.success();
                     return Ok(v);
+                }
+                // Refused before it left (a request this transport cannot write): says nothing
+                // about the upstream either way.
+                Err(e @ UpstreamError::Unsupported(_)) => {
+                    self.breaker.cancel(admission);
+                    return Err(e);
                 }
                 Err(e) if !is_upstream_down(&e) => {
                     self.breaker.success();
@@ -273,15 +288,26 @@ mod tests {
     fn the_breaker_opens_fails_fast_and_closes_after_a_good_probe() {
         let g = guard(1, 2);
         let down = || Err::<(), _>(UpstreamError::Timeout);
-        assert_eq!(g.run(Repeat::Safe, soon(), |_| down()), Err(UpstreamError::Timeout));
-        assert_eq!(g.run(Repeat::Safe, soon(), |_| down()), Err(UpstreamError::Timeout));
+        assert_eq!(
+            g.run(Repeat::Safe, soon(), |_| down()),
+            Err(UpstreamError::Timeout)
+        );
+        assert_eq!(
+            g.run(Repeat::Safe, soon(), |_| down()),
+            Err(UpstreamError::Timeout)
+        );
         assert!(matches!(g.breaker().state(), BreakerState::Open { .. }));
         let calls = AtomicU32::new(0);
         let r = g.run(Repeat::Safe, soon(), |_| {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
-        assert!(matches!(r, Err(UpstreamError::Unavailable(m)) if m.contains("retry after")));
+        match r {
+            Err(UpstreamError::RetryLater { retry_after, .. }) => {
+                assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_millis(50));
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(calls.load(Ordering::SeqCst), 0, "failed fast");
         let start = Instant::now();
         while g.run(Repeat::Safe, soon(), |_| Ok(())).is_err() {
@@ -301,13 +327,18 @@ mod tests {
             Instant::now() + Duration::from_millis(30),
             |_| Ok(()),
         );
-        assert!(matches!(r, Err(UpstreamError::Unavailable(m)) if m.contains("sessions")));
+        assert!(
+            matches!(r, Err(UpstreamError::RetryLater { ref reason, retry_after })
+                if reason.contains("sessions") && retry_after == Duration::from_millis(5))
+        );
         drop(p1);
         assert_eq!(g.run(Repeat::Safe, soon(), |_| Ok(())), Ok(()));
-        assert!(Guard::new(&GuardConfig {
-            max_sessions: 21,
-            ..Default::default()
-        })
-        .is_err());
+        assert!(
+            Guard::new(&GuardConfig {
+                max_sessions: 21,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

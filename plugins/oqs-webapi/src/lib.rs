@@ -142,10 +142,14 @@ impl WebApiTransport {
         let facility = FacilityCode::parse(&config.facility_code)
             .map_err(|e| WebApiError::Config(format!("facility_code: {e}")))?;
         if !config.base_url.starts_with("https://") {
-            return Err(WebApiError::Config("base_url must start with https://".into()));
+            return Err(WebApiError::Config(
+                "base_url must start with https://".into(),
+            ));
         }
         if !config.path_template.contains("{kind}") {
-            return Err(WebApiError::Config("path_template must contain {kind}".into()));
+            return Err(WebApiError::Config(
+                "path_template must contain {kind}".into(),
+            ));
         }
         let tls = tls::client_config(&config)?;
         let client = reqwest::blocking::Client::builder()
@@ -154,8 +158,7 @@ impl WebApiTransport {
             .timeout(None)
             .build()
             .map_err(|e| WebApiError::Tls(e.to_string()))?;
-        let guard =
-            Guard::new(&config.guard).map_err(|e| WebApiError::Config(e.to_string()))?;
+        let guard = Guard::new(&config.guard).map_err(|e| WebApiError::Config(e.to_string()))?;
         Ok(Self {
             client,
             facility_code: facility.as_str().to_owned(),
@@ -189,12 +192,18 @@ impl WebApiTransport {
     }
 
     /// One POST: the request's bytes out, the result's back, within `deadline`.
-    fn exchange(&self, request: &Request, deadline: Instant) -> Result<ResultMessage, UpstreamError> {
+    fn exchange(
+        &self,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<ResultMessage, UpstreamError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(UpstreamError::Timeout);
         }
-        let bytes = request.to_xml(self.config.request_encoding).map_err(xml_error)?;
+        let bytes = request
+            .to_xml(self.config.request_encoding)
+            .map_err(xml_error)?;
         let content_type = format!(
             "application/xml; charset={}",
             self.config.request_encoding.xml_name()
@@ -215,15 +224,21 @@ impl WebApiTransport {
             })?;
         let status = response.status();
         if !status.is_success() {
-            let retry = response
+            let reason = format!("the terminal's web api answered {status}");
+            // Retry-After in seconds (the HTTP-date form is not used by a local terminal).
+            let retry_after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| format!(" (retry after {s} s)"))
-                .unwrap_or_default();
-            return Err(UpstreamError::Unavailable(format!(
-                "the terminal's web api answered {status}{retry}"
-            )));
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(match retry_after {
+                Some(retry_after) => UpstreamError::RetryLater {
+                    reason,
+                    retry_after,
+                },
+                None => UpstreamError::Unavailable(reason),
+            });
         }
         let body = response.bytes().map_err(|e| {
             if e.is_timeout() {
@@ -232,8 +247,9 @@ impl WebApiTransport {
                 UpstreamError::Unavailable(format!("reading the terminal's answer: {}", chain(&e)))
             }
         })?;
-        let unreadable =
-            |e: XmlError| UpstreamError::Unavailable(format!("the terminal sent an unreadable result: {e}"));
+        let unreadable = |e: XmlError| {
+            UpstreamError::Unavailable(format!("the terminal sent an unreadable result: {e}"))
+        };
         let doc = Document::parse(&body, &self.limits).map_err(unreadable)?;
         if let Some(expected) = self.config.result_encoding
             && doc.encoding != expected
@@ -250,7 +266,10 @@ impl WebApiTransport {
         let n = self
             .sequence
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        format!("W{}{n:06}", shikaku_domain::clock::now().format("%y%m%d%H%M%S"))
+        format!(
+            "W{}{n:06}",
+            shikaku_domain::clock::now().format("%y%m%d%H%M%S")
+        )
     }
 
     /// 資格確認 by insurance numbers. Safe to repeat, so retried on faults.
@@ -300,12 +319,15 @@ impl WebApiTransport {
         if let Segment::Failed(e) = map::segment(&receipt.header) {
             return Err(e);
         }
-        let reception = [&receipt.body.reception_number, &receipt.header.reception_number]
-            .into_iter()
-            .map(|r| r.trim())
-            .find(|r| !r.is_empty())
-            .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))?
-            .to_owned();
+        let reception = [
+            &receipt.body.reception_number,
+            &receipt.header.reception_number,
+        ]
+        .into_iter()
+        .map(|r| r.trim())
+        .find(|r| !r.is_empty())
+        .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))?
+        .to_owned();
         let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
         loop {
             let m = self

@@ -26,10 +26,20 @@ fn rig(encoding: Encoding) -> Rig {
     c.encoding = encoding;
     c.bulk_delay = Duration::from_millis(150);
     let terminal = Terminal::start(c).unwrap();
-    let server = terminal.serve_https("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = terminal
+        .serve_https("127.0.0.1:0".parse().unwrap())
+        .unwrap();
     server.pki().write_to(&dir.path().join("certs")).unwrap();
-    std::fs::write(dir.path().join("certs/stranger.pem"), &server.pki().stranger_cert_pem).unwrap();
-    std::fs::write(dir.path().join("certs/stranger.key"), &server.pki().stranger_key_pem).unwrap();
+    std::fs::write(
+        dir.path().join("certs/stranger.pem"),
+        &server.pki().stranger_cert_pem,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("certs/stranger.key"),
+        &server.pki().stranger_key_pem,
+    )
+    .unwrap();
     Rig {
         dir,
         terminal,
@@ -121,7 +131,10 @@ fn every_result_variant_in_both_encodings_with_ca_or_pin() {
         }
         let results = by_ca.bulk_check(&variants(), within(10_000)).unwrap();
         assert_eq!(results.len(), variants().len());
-        assert_eq!(results[3].as_ref().unwrap().qualifications[0].name, "高齢　次郎");
+        assert_eq!(
+            results[3].as_ref().unwrap().qualifications[0].name,
+            "高齢　次郎"
+        );
     }
 }
 
@@ -137,7 +150,10 @@ fn the_wrong_server_or_client_certificate_is_refused() {
         .unwrap()
         .check_by_numbers(c, within(3_000))
         .unwrap_err();
-    assert!(matches!(&e, UpstreamError::Unavailable(m) if m.contains("pinned")), "{e:?}");
+    assert!(
+        matches!(&e, UpstreamError::Unavailable(m) if m.contains("pinned")),
+        "{e:?}"
+    );
 
     let mut stranger = rig.config();
     stranger.client_certificate = rig.dir.path().join("certs/stranger.pem");
@@ -168,8 +184,12 @@ fn faults_come_out_as_the_expected_errors() {
     let t = WebApiTransport::new(config).unwrap();
     let c = &variants()[0];
 
-    rig.terminal.set_fault(Fault::Slow(Duration::from_millis(200)));
-    assert_eq!(t.check_by_numbers(c, within(3_000)).unwrap().validity(), Validity::Valid);
+    rig.terminal
+        .set_fault(Fault::Slow(Duration::from_millis(200)));
+    assert_eq!(
+        t.check_by_numbers(c, within(3_000)).unwrap().validity(),
+        Validity::Valid
+    );
 
     rig.terminal.set_fault(Fault::ErrorResult {
         code: "EOQE1234".into(),
@@ -183,35 +203,57 @@ fn faults_come_out_as_the_expected_errors() {
     for fault in [Fault::Malformed, Fault::Truncated] {
         rig.terminal.set_fault(fault);
         let e = t.check_by_numbers(c, within(3_000)).unwrap_err();
-        assert!(matches!(&e, UpstreamError::Unavailable(m) if m.contains("unreadable")), "{e:?}");
+        assert!(
+            matches!(&e, UpstreamError::Unavailable(m) if m.contains("unreadable")),
+            "{e:?}"
+        );
         rig.terminal.set_fault(Fault::None);
         t.check_by_numbers(c, within(3_000)).unwrap();
     }
 
     rig.terminal.set_fault(Fault::NeverAnswer);
     let started = Instant::now();
-    assert_eq!(t.check_by_numbers(c, within(300)), Err(UpstreamError::Timeout));
+    assert_eq!(
+        t.check_by_numbers(c, within(300)),
+        Err(UpstreamError::Timeout)
+    );
     assert!(started.elapsed() < Duration::from_millis(800));
 
     rig.terminal.set_fault(Fault::Down);
     let e = t.check_by_numbers(c, within(3_000)).unwrap_err();
-    assert!(matches!(&e, UpstreamError::Unavailable(m) if m.contains("503")), "{e:?}");
-    assert!(matches!(t.guard().breaker().state(), BreakerState::Open { .. }));
+    assert!(
+        matches!(&e, UpstreamError::RetryLater { reason, retry_after }
+            if reason.contains("503") && *retry_after == Duration::from_secs(1)),
+        "{e:?}"
+    );
+    assert!(matches!(
+        t.guard().breaker().state(),
+        BreakerState::Open { .. }
+    ));
     let started = Instant::now();
     let e = t.check_by_numbers(c, within(3_000)).unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(50));
-    assert!(matches!(&e, UpstreamError::Unavailable(m) if m.contains("retry after")));
+    assert!(
+        matches!(&e, UpstreamError::RetryLater { reason, retry_after }
+            if reason.contains("keeps failing") && *retry_after > Duration::ZERO),
+        "{e:?}"
+    );
 
     rig.terminal.set_fault(Fault::None);
     let end = Instant::now() + Duration::from_secs(5);
     loop {
         match t.check_by_numbers(c, within(2_000)) {
             Ok(_) => break,
-            Err(UpstreamError::Unavailable(_)) if Instant::now() < end => {
+            Err(UpstreamError::Unavailable(_) | UpstreamError::RetryLater { .. })
+                if Instant::now() < end =>
+            {
                 std::thread::sleep(Duration::from_millis(10))
             }
             Err(e) => panic!("{e:?}"),
         }
     }
-    assert_eq!(t.guard().breaker().state(), BreakerState::Closed { failures: 0 });
+    assert_eq!(
+        t.guard().breaker().state(),
+        BreakerState::Closed { failures: 0 }
+    );
 }

@@ -68,6 +68,8 @@ impl Dialect {
             InsurerPadding::Zero => '0',
         };
         let missing = 8usize.saturating_sub(n.chars().count());
-        std::iter::repeat_n(fill, missing).chain(n.chars()).collect()
+        std::iter::repeat_n(fill, missing)
+            .chain(n.chars())
+            .collect()
     }
 }

@@ -141,7 +141,9 @@ pub fn parse_text(text: &str, limits: &Limits) -> Result<Element, XmlError> {
                 });
             }
             Event::End(_) => {
-                let done = stack.pop().ok_or_else(|| syntax(position, "unmatched end tag"))?;
+                let done = stack
+                    .pop()
+                    .ok_or_else(|| syntax(position, "unmatched end tag"))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
                     None => root = Some(done),
@@ -179,7 +181,12 @@ pub fn parse_text(text: &str, limits: &Limits) -> Result<Element, XmlError> {
             Event::Empty(_) => return Err(syntax(position, "unexpected empty element")),
             Event::Decl(_) if position == 0 => {}
             Event::Decl(_) => return Err(syntax(position, "misplaced xml declaration")),
-            Event::DocType(_) => return Err(syntax(position, "document type declarations are not accepted")),
+            Event::DocType(_) => {
+                return Err(syntax(
+                    position,
+                    "document type declarations are not accepted",
+                ));
+            }
             Event::Comment(_) | Event::PI(_) => {}
             Event::Eof => break,
         }
@@ -211,9 +218,15 @@ mod tests {
         let l = Limits::default();
         assert_eq!(parse_text("<a><b></b>", &l), Err(XmlError::Truncated));
         assert_eq!(parse_text("", &l), Err(XmlError::NoRoot));
-        assert!(matches!(parse_text("<a></b>", &l), Err(XmlError::Syntax { .. })));
+        assert!(matches!(
+            parse_text("<a></b>", &l),
+            Err(XmlError::Syntax { .. })
+        ));
         assert_eq!(parse_text("<a/><b/>", &l), Err(XmlError::TrailingContent));
-        assert!(matches!(parse_text("<a>&foo;</a>", &l), Err(XmlError::Syntax { .. })));
+        assert!(matches!(
+            parse_text("<a>&foo;</a>", &l),
+            Err(XmlError::Syntax { .. })
+        ));
         let deep = "<a>".repeat(100);
         assert!(matches!(parse_text(&deep, &l), Err(XmlError::Limit(_))));
     }

@@ -43,7 +43,9 @@ impl Encoding {
             "utf-8" | "utf8" => Ok(Self::Utf8),
             "shift_jis" | "shift-jis" | "sjis" | "x-sjis" | "windows-31j" | "cp932"
             | "ms_kanji" => Ok(Self::ShiftJis),
-            _ => Err(XmlError::UnsupportedEncoding(label.chars().take(40).collect())),
+            _ => Err(XmlError::UnsupportedEncoding(
+                label.chars().take(40).collect(),
+            )),
         }
     }
 

@@ -180,15 +180,14 @@ fn self_pay(s: &str) -> u32 {
 }
 
 fn qualification(r: &QualificationRecord) -> Qualification {
-    let back = (!r.name_of_other.is_empty()
-        || !r.name_of_other_kana.is_empty()
-        || !r.sex2.is_empty())
-    .then(|| BackSideInfo {
-        name: r.name_of_other.clone(),
-        name_kana: r.name_of_other_kana.clone(),
-        sex_code: r.sex2.clone(),
-        ..Default::default()
-    });
+    let back =
+        (!r.name_of_other.is_empty() || !r.name_of_other_kana.is_empty() || !r.sex2.is_empty())
+            .then(|| BackSideInfo {
+                name: r.name_of_other.clone(),
+                name_kana: r.name_of_other_kana.clone(),
+                sex_code: r.sex2.clone(),
+                ..Default::default()
+            });
     let m = &r.medical_assistance;
     let assistance = (r.insured_card_classification.trim() == "A1"
         || *m != MedicalAssistanceFields::default()

@@ -2,12 +2,12 @@
 //! (leading spaces and zeros kept), empty when absent. Element order never matters and unknown
 //! elements are ignored, since the layout is revised from time to time.
 
+use crate::XmlError;
 use crate::dialect::Dialect;
 use crate::dom::{Document, Element, Limits};
 use crate::encoding::Encoding;
 use crate::names::{BulkKind, MessageKind};
 use crate::out::Out;
-use crate::XmlError;
 
 /// A struct of leaf elements: field name and element name side by side, so reading and writing
 /// cannot drift apart. `extra` fields (nested elements) are read and written by hand.
@@ -455,7 +455,9 @@ pub struct ResultMessage {
 
 fn root_of(doc: &Document) -> Result<&Element, XmlError> {
     if doc.root.name != "XmlMsg" {
-        return Err(XmlError::NotXmlMsg(doc.root.name.chars().take(64).collect()));
+        return Err(XmlError::NotXmlMsg(
+            doc.root.name.chars().take(64).collect(),
+        ));
     }
     Ok(&doc.root)
 }

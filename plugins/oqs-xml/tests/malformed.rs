@@ -78,10 +78,7 @@ fn odd_documents_have_clear_errors() {
         parse(b"<!DOCTYPE x [<!ENTITY a \"b\">]><XmlMsg/>"),
         Err(XmlError::Syntax { .. })
     ));
-    assert_eq!(
-        parse(b"<XmlMsg><MessageHeader>"),
-        Err(XmlError::Truncated)
-    );
+    assert_eq!(parse(b"<XmlMsg><MessageHeader>"), Err(XmlError::Truncated));
     let small = Limits {
         max_bytes: 10,
         ..Limits::default()

@@ -33,7 +33,10 @@ fn round_trip(r: &QualificationResult, encoding: Encoding) -> QualificationResul
     let declared = format!("encoding=\"{}\"", encoding.xml_name());
     assert!(String::from_utf8_lossy(&bytes).contains(&declared));
     let parsed = ResultMessage::parse(&bytes, &dialect, &Limits::default()).unwrap();
-    assert_eq!(parsed.header.character_code_identifier, encoding.identifier());
+    assert_eq!(
+        parsed.header.character_code_identifier,
+        encoding.identifier()
+    );
     assert_eq!(parsed.header.arbitrary_file_identifier, "file-1");
     map::to_result(&parsed.header, &parsed.body).unwrap()
 }
@@ -67,12 +70,18 @@ fn consents_and_processing_notes_round_trip() {
         available_until: until.into(),
     };
     r.consents = Some(ConsentRecord {
-        medication: Some(given("2026-09-29T10:00:00+09:00", "2026-09-30T10:00:00+09:00")),
+        medication: Some(given(
+            "2026-09-29T10:00:00+09:00",
+            "2026-09-30T10:00:00+09:00",
+        )),
         clinical: Some(ConsentState {
             flag_code: "0".into(),
             ..Default::default()
         }),
-        health_checkup: Some(given("2026-09-29T10:00:00+09:00", "2026-09-30T10:00:00+09:00")),
+        health_checkup: Some(given(
+            "2026-09-29T10:00:00+09:00",
+            "2026-09-30T10:00:00+09:00",
+        )),
         surgery: Some(ConsentState {
             flag_code: "2".into(),
             ..Default::default()
@@ -126,9 +135,8 @@ fn requests_round_trip_with_padding_as_configured() {
         let request = map::numbers_request(&check, FACILITY, "F1", &dialect);
         for encoding in ENCODINGS {
             let bytes = request.to_xml(encoding).unwrap();
-            let back =
-                Request::parse(MessageKind::QualificationCheck, &bytes, &Limits::default())
-                    .unwrap();
+            let back = Request::parse(MessageKind::QualificationCheck, &bytes, &Limits::default())
+                .unwrap();
             assert_eq!(back, request);
             let Request::QualificationCheck { search, header } = back else {
                 panic!("kind")
@@ -224,7 +232,11 @@ fn bulk_results_keep_every_unit() {
         let second = map::to_result(&p.header, &p.units[1]).unwrap();
         assert_eq!(second.validity(), Validity::NoMatch);
         assert_eq!(
-            p.units[1].search_info.as_ref().unwrap().arbitrary_identifier,
+            p.units[1]
+                .search_info
+                .as_ref()
+                .unwrap()
+                .arbitrary_identifier,
             "2"
         );
     }

@@ -80,7 +80,7 @@ pub struct PcscReaders {
     /// For listing readers; established on first use and again after pcscd restarts.
     context: Mutex<Option<Context>>,
     /// SCardGetStatusChange blocks its context, so events have their own.
-    watcher: Mutex<watch::Watcher>,
+    watcher: watch::Shared,
 }
 
 impl std::fmt::Debug for PcscReaders {
@@ -128,7 +128,7 @@ impl PcscReaders {
         Self {
             config,
             context: Mutex::new(None),
-            watcher: Mutex::new(watch::Watcher::new()),
+            watcher: watch::Shared::new(),
         }
     }
 
@@ -187,8 +187,11 @@ impl PcscReaders {
 
     /// Blocks until the next reader attach/detach or card insert/remove, or returns None at the
     /// deadline. Readers present on the first call are the starting point, not events.
+    /// A second caller waits its turn, but no longer than its own deadline.
     pub fn next_event(&self, deadline: Instant) -> Result<Option<ReaderEvent>, ReaderError> {
-        let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut watcher) = self.watcher.take(deadline) else {
+            return Ok(None);
+        };
         loop {
             match watcher.next(deadline)? {
                 Some(e) if !self.config.serves(&e.reader.name) => continue,
@@ -232,4 +235,3 @@ impl PcscReaders {
         Ok(PcscSession::new(card, reader, extended, self.config.media))
     }
 }
-

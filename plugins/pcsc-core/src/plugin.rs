@@ -24,7 +24,10 @@ pub type SmartphonePlugin = PcscPlugin<true>;
 pub struct PcscPluginSession(PcscSession);
 
 /// Reads `[plugins.config]`; the smartphone kind refuses a `media` other than smartphone.
-pub fn parse_config(config: &serde_json::Value, smartphone: bool) -> Result<PcscConfig, PluginError> {
+pub fn parse_config(
+    config: &serde_json::Value,
+    smartphone: bool,
+) -> Result<PcscConfig, PluginError> {
     let mut parsed: PcscConfig = match config {
         serde_json::Value::Null => PcscConfig::default(),
         other => serde_json::from_value(other.clone()).map_err(PluginError::config)?,

@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pcsc::{Context, ReaderState, Scope, State};
@@ -57,6 +59,71 @@ struct Tracked {
     present: bool,
     /// pcscd's per-reader count of insertions and removals.
     count: u32,
+}
+
+/// The watcher, lent to one `next_event` caller at a time. A plain mutex would make a second
+/// caller wait out the first one's SCardGetStatusChange, past its own deadline.
+pub(crate) struct Shared {
+    slot: Mutex<Option<Watcher>>,
+    returned: Condvar,
+}
+
+/// The watcher on loan; it goes back on drop, a panic included.
+pub(crate) struct Lent<'a> {
+    shared: &'a Shared,
+    watcher: Option<Watcher>,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self {
+            slot: Mutex::new(Some(Watcher::new())),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// The watcher, once the caller before has given it back; None at the deadline.
+    pub fn take(&self, deadline: Instant) -> Option<Lent<'_>> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(watcher) = slot.take() {
+                return Some(Lent {
+                    shared: self,
+                    watcher: Some(watcher),
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            slot = self
+                .returned
+                .wait_timeout(slot, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Deref for Lent<'_> {
+    type Target = Watcher;
+    fn deref(&self) -> &Watcher {
+        self.watcher.as_ref().expect("lent until dropped")
+    }
+}
+
+impl DerefMut for Lent<'_> {
+    fn deref_mut(&mut self) -> &mut Watcher {
+        self.watcher.as_mut().expect("lent until dropped")
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let mut slot = self.shared.slot.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = self.watcher.take();
+        self.shared.returned.notify_one();
+    }
 }
 
 /// The event loop's state, owned by whoever calls `next_event`.
@@ -239,5 +306,25 @@ impl Watcher {
         }
         self.states = states;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_caller_gives_up_at_its_own_deadline() {
+        let shared = Shared::new();
+        let lent = shared.take(Instant::now()).expect("free at first");
+        let started = Instant::now();
+        assert!(
+            shared
+                .take(Instant::now() + Duration::from_millis(100))
+                .is_none()
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(lent);
+        assert!(shared.take(Instant::now()).is_some(), "given back on drop");
     }
 }

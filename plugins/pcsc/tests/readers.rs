@@ -36,8 +36,12 @@ fn card_insertion_and_removal_are_events() {
     let Some(rig) = Rig::start_or_skip("card_insertion_and_removal_are_events", 1) else {
         return;
     };
-    let readers = plugin();
     let name = rig.reader(0).name().to_owned();
+    // Only this test's reader: tests running beside it put cards on the other one.
+    let readers = shikaku_pcsc::PcscReaders::new(shikaku_pcsc::PcscConfig {
+        readers: vec![name.clone()],
+        ..Default::default()
+    });
     // The first call takes the readers as they are; nothing has happened yet.
     assert!(
         readers
@@ -101,4 +105,44 @@ fn a_card_serves_one_check_at_a_time() {
     drop(held);
     let mut next = readers.open(name, deadline()).unwrap();
     assert_eq!(pin_check(&mut next, "1234"), Medium::MyNumberCard);
+}
+
+#[test]
+fn a_plugin_serves_only_the_readers_it_is_configured_for() {
+    let Some(rig) = Rig::start_or_skip("a_plugin_serves_only_the_readers_it_is_configured_for", 2)
+    else {
+        return;
+    };
+    let (served, other) = (rig.reader(0).name(), rig.reader(1).name());
+    let readers = shikaku_pcsc::PcscReaders::new(shikaku_pcsc::PcscConfig {
+        readers: vec![served.to_owned()],
+        ..Default::default()
+    });
+    let listed: Vec<String> = readers
+        .list_readers(deadline())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(listed, [served]);
+    assert!(
+        readers
+            .next_event(Instant::now() + Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+    // The other reader's card is neither an event nor open to this plugin.
+    rig.insert(1, "hanako").unwrap();
+    rig.insert(0, "taro").unwrap();
+    let event = readers.next_event(deadline()).unwrap().unwrap();
+    assert_eq!(
+        (event.kind, event.reader.name.as_str()),
+        (ReaderEventKind::CardInserted, served)
+    );
+    assert_eq!(
+        readers.open(other, deadline()).err(),
+        Some(ReaderError::NotFound(other.to_owned()))
+    );
+    let mut session = readers.open(served, deadline()).unwrap();
+    assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
 }

@@ -136,7 +136,7 @@ pub fn upstream_error_to_wire(e: &UpstreamError) -> (i32, w::Error) {
     use ErrorReason as R;
     let message = e.to_string();
     let (code, mut err) = match e {
-        UpstreamError::Unavailable(m) => {
+        UpstreamError::Unavailable(m) | UpstreamError::RetryLater { reason: m, .. } => {
             error(status::UNAVAILABLE, name(R::UpstreamUnavailable), m.clone())
         }
         UpstreamError::Timeout => error(
@@ -218,6 +218,12 @@ pub fn upstream_error_to_wire(e: &UpstreamError) -> (i32, w::Error) {
         UpstreamError::AccountNotFound(a) => err.subject = a.clone(),
         UpstreamError::CodeNotYetUsable { usable_from } => err.until = clock::rfc3339(*usable_from),
         UpstreamError::DeviceLimit(n) => err.subject = n.to_string(),
+        UpstreamError::RetryLater { retry_after, .. } => {
+            // At least 1 ms: 0 on the wire means no hint.
+            err.retry_after_ms = u64::try_from(retry_after.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1)
+        }
         _ => {}
     }
     (code, err)
@@ -241,6 +247,10 @@ pub fn upstream_error_from_wire(code: i32, e: w::Error) -> UpstreamError {
         return UpstreamError::Timeout;
     }
     match ErrorReason::from_str_name(&e.reason) {
+        Some(R::UpstreamUnavailable) if e.retry_after_ms > 0 => UpstreamError::RetryLater {
+            reason: e.message,
+            retry_after: std::time::Duration::from_millis(e.retry_after_ms),
+        },
         Some(R::UpstreamUnavailable) => UpstreamError::Unavailable(e.message),
         Some(R::UpstreamError) => UpstreamError::ErrorResult {
             code: e.upstream_code,

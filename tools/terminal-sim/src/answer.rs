@@ -60,12 +60,10 @@ pub(crate) fn file_error(code: &str, message: &str, file_identifier: &str) -> Re
     }
 }
 
-fn numbers_check(
-    search: &SearchInfo,
-    confirmation_date: &str,
-) -> Result<NumbersCheck, String> {
+fn numbers_check(search: &SearchInfo, confirmation_date: &str) -> Result<NumbersCheck, String> {
     let date = |s: &str, what: &str| {
-        NaiveDate::parse_from_str(s.trim(), "%Y%m%d").map_err(|_| format!("{what} {s:?} is not yyyyMMdd"))
+        NaiveDate::parse_from_str(s.trim(), "%Y%m%d")
+            .map_err(|_| format!("{what} {s:?} is not yyyyMMdd"))
     };
     let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     Ok(NumbersCheck {
@@ -148,7 +146,8 @@ impl Answerer {
         let file_id = request.file_identifier().to_owned();
         match request {
             Request::QualificationCheck { header, search } => {
-                let (mut body, executed) = self.check(&search, &header.qualification_confirmation_date);
+                let (mut body, executed) =
+                    self.check(&search, &header.qualification_confirmation_date);
                 body.search_info = Some(search);
                 ResultMessage {
                     header: MessageHeader {
@@ -195,7 +194,10 @@ impl Answerer {
                     })
                     .collect();
                 let reception = {
-                    let mut n = self.next_reception.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut n = self
+                        .next_reception
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
                     *n += 1;
                     format!("SIM{:09}", *n - 1)
                 };

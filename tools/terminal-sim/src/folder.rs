@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use shikaku_oqs_xml::names::{Direction, FileName};
 use shikaku_oqs_xml::dom::Limits;
+use shikaku_oqs_xml::names::{Direction, FileName};
 
 use crate::{Fault, Shared};
 

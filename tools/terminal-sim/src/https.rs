@@ -37,7 +37,10 @@ pub(crate) fn answer_bytes(
     let mut message = answerer.answer(kind, request);
     match fault {
         Fault::NeverAnswer | Fault::Down => return None,
-        Fault::ErrorResult { code, message: text } if kind == MessageKind::QualificationCheck => {
+        Fault::ErrorResult {
+            code,
+            message: text,
+        } if kind == MessageKind::QualificationCheck => {
             message.body = shikaku_oqs_xml::ResultBody {
                 processing_result_status: "2".into(),
                 processing_result_code: code.clone(),
@@ -46,8 +49,12 @@ pub(crate) fn answer_bytes(
                 ..Default::default()
             };
         }
-        Fault::FileError { code, message: text } => {
-            message = crate::answer::file_error(code, text, &message.header.arbitrary_file_identifier);
+        Fault::FileError {
+            code,
+            message: text,
+        } => {
+            message =
+                crate::answer::file_error(code, text, &message.header.arbitrary_file_identifier);
         }
         _ => {}
     }
@@ -201,7 +208,10 @@ async fn handle(
         return Ok(reply(StatusCode::NOT_FOUND, "no such message kind"));
     };
     if req.method() != Method::POST {
-        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "POST the request XML"));
+        return Ok(reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST the request XML",
+        ));
     }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -209,9 +219,14 @@ async fn handle(
     };
     let fault = shared.fault();
     if fault == Fault::Down {
-        let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, "the link application is not running");
-        r.headers_mut()
-            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+        let mut r = reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the link application is not running",
+        );
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
         return Ok(r);
     }
     shared.stats.taken.fetch_add(1, Ordering::SeqCst);

@@ -21,7 +21,10 @@ use shikaku_oqs_xml::Encoding;
 use shikaku_terminal_sim::{Fault, Terminal, TerminalConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "shikaku-terminal-sim", about = "A simulated 資格確認端末 (req/res/face folders and HTTPS)")]
+#[command(
+    name = "shikaku-terminal-sim",
+    about = "A simulated 資格確認端末 (req/res/face folders and HTTPS)"
+)]
 struct Args {
     /// The share root holding req, res and face.
     #[arg(long)]
@@ -117,7 +120,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 server.pki().write_to(dir)?;
                 println!("test certificates written to {}", dir.display());
             }
-            println!("https: {} (POST /oqs/<kind>, client certificate required)", server.base_url());
+            println!(
+                "https: {} (POST /oqs/<kind>, client certificate required)",
+                server.base_url()
+            );
             Some(server)
         }
         None => None,

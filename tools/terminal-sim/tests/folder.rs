@@ -43,7 +43,10 @@ fn send(t: &Terminal, request: &Request, suffix: &str, encoding: Encoding) -> Re
     )
     .unwrap();
     let bytes = wait_file(&t.res_dir().join(name.result().to_string()));
-    assert!(!t.req_dir().join(name.to_string()).exists(), "request taken");
+    assert!(
+        !t.req_dir().join(name.to_string()).exists(),
+        "request taken"
+    );
     ResultMessage::parse(&bytes, &Dialect::default(), &Limits::default()).unwrap()
 }
 
@@ -94,7 +97,10 @@ fn a_padded_kokuho_number_and_bad_keys() {
         search.birthdate = "19850820".into();
     }
     let m = send(&t, &r, "A1", Encoding::Utf8);
-    assert_eq!(map::to_result(&m.header, &m.body).unwrap().qualifications[0].name, "国保　一郎");
+    assert_eq!(
+        map::to_result(&m.header, &m.body).unwrap().qualifications[0].name,
+        "国保　一郎"
+    );
     if let Request::QualificationCheck { search, .. } = &mut r {
         search.birthdate = "1985-08-20".into();
     }
@@ -169,8 +175,12 @@ fn face_files_carry_the_live_naming() {
     // prefix + facility (10) + 20 hex + _ + 14 digits + .xml
     let rest = name.strip_prefix(names::FACE_PREFIX).unwrap();
     assert_eq!(rest.len(), 10 + 20 + 1 + 14 + 4, "{name}");
-    let m = ResultMessage::parse(&std::fs::read(&path).unwrap(), &Dialect::default(), &Limits::default())
-        .unwrap();
+    let m = ResultMessage::parse(
+        &std::fs::read(&path).unwrap(),
+        &Dialect::default(),
+        &Limits::default(),
+    )
+    .unwrap();
     let r = map::to_result(&m.header, &m.body).unwrap();
     assert_eq!(r.qualifications[0].card_class_code, "A1");
     assert!(t.drop_face("nobody").is_err());
@@ -180,10 +190,21 @@ fn face_files_carry_the_live_naming() {
 fn faults_shape_what_is_written() {
     let (_dir, t) = start(Encoding::Utf8);
     t.set_fault(Fault::Malformed);
-    std::fs::write(t.req_dir().join("OQSsiquc01req_F1.xml"), taro_request().to_xml(Encoding::Utf8).unwrap()).unwrap();
+    std::fs::write(
+        t.req_dir().join("OQSsiquc01req_F1.xml"),
+        taro_request().to_xml(Encoding::Utf8).unwrap(),
+    )
+    .unwrap();
     let res = t.res_dir().join("OQSsiquc01res_F1.xml");
     wait_until(|| t.answered() == 1);
-    assert!(ResultMessage::parse(&std::fs::read(&res).unwrap(), &Dialect::default(), &Limits::default()).is_err());
+    assert!(
+        ResultMessage::parse(
+            &std::fs::read(&res).unwrap(),
+            &Dialect::default(),
+            &Limits::default()
+        )
+        .is_err()
+    );
 
     t.set_fault(Fault::Down);
     let req = t.req_dir().join("OQSsiquc01req_F2.xml");

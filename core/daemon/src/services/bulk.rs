@@ -204,7 +204,10 @@ async fn resolve(ctx: &Context, item: &BulkCheckItem, date: &str) -> Result<Numb
 }
 
 fn retryable(e: &UpstreamError) -> bool {
-    matches!(e, UpstreamError::Unavailable(_) | UpstreamError::Timeout)
+    matches!(
+        e,
+        UpstreamError::Unavailable(_) | UpstreamError::RetryLater { .. } | UpstreamError::Timeout
+    )
 }
 
 /// One check, retried a little when the upstream is unavailable.

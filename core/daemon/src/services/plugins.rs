@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use shikaku_domain::pb::plugin_service_server::PluginService;
-use shikaku_domain::pb::{ListPluginsRequest, ListPluginsResponse, Plugin, PluginKind, PluginState};
+use shikaku_domain::pb::{
+    ListPluginsRequest, ListPluginsResponse, Plugin, PluginKind, PluginState,
+};
 use shikaku_plugin_host::PluginHandle;
 use tonic::{Request, Response, Status};
 
@@ -11,7 +13,10 @@ use super::Context;
 
 /// A plugin the daemon runs: built in, or loaded from a shared library (with live state).
 pub enum PluginEntry {
-    Embedded { name: &'static str, kind: PluginKind },
+    Embedded {
+        name: &'static str,
+        kind: PluginKind,
+    },
     Loaded(Arc<PluginHandle>),
 }
 

@@ -14,7 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [config, insurer, number, birth, rest @ ..] = args.as_slice() else {
         return Err("usage: shikaku-oqs-folder-check <config.json> <insurer> <number> <birth YYYY-MM-DD> [deadline ms]".into());
     };
-    let deadline_ms: u64 = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let deadline_ms: u64 = rest
+        .first()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(config)?)?;
     let transport = FolderTransport::from_json(&config)?;
     let check = NumbersCheck {

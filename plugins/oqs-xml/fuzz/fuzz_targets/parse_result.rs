@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shikaku_oqs_xml::dom::Limits;
-use shikaku_oqs_xml::{map, Dialect, MessageKind, Request, ResultMessage};
+use shikaku_oqs_xml::{Dialect, MessageKind, Request, ResultMessage, map};
 
 fuzz_target!(|data: &[u8]| {
     let dialect = Dialect::default();

@@ -1,0 +1,166 @@
+//! What the transport tests (`tests/tests/transport_*.rs`) share: a terminal simulator on real
+//! temporary folders, the `[[plugins]]` entry of a transport plugin, one check by numbers per
+//! result variant, the embedded simulator's answers to compare with, and the retry hint of a
+//! status.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use shikaku_daemon::config::{PluginConfig, PluginKindName};
+use shikaku_oqs_xml::Encoding;
+use shikaku_terminal_sim::{Terminal, TerminalConfig};
+use tempfile::TempDir;
+use tonic_types::StatusExt;
+
+use crate::{TestDaemon, pb, plugin};
+
+/// The terminal simulator (資格確認端末) on `req`/`res`/`face` folders in a temporary share.
+pub struct Share {
+    pub terminal: Terminal,
+    pub dir: TempDir,
+}
+
+impl Share {
+    /// Starts the simulator writing results in `encoding`; it scans `req` every 5 ms.
+    pub fn start(encoding: Encoding) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = TerminalConfig::new(dir.path());
+        config.encoding = encoding;
+        config.poll_interval = Duration::from_millis(5);
+        config.bulk_delay = Duration::from_millis(150);
+        let terminal = Terminal::start(config).unwrap();
+        Self { terminal, dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A `[[plugins]]` entry for an upstream plugin of this workspace, each call's deadline
+/// `timeout_ms`.
+pub fn upstream_plugin(lib: &str, timeout_ms: u64, config: serde_json::Value) -> PluginConfig {
+    PluginConfig {
+        path: plugin(lib),
+        sha256: None,
+        kind: Some(PluginKindName::Upstream),
+        max_concurrency: 64,
+        timeout_ms,
+        grace_ms: 1_000,
+        config: config.as_object().cloned().expect("a JSON object"),
+    }
+}
+
+fn numbers(
+    insurer: &str,
+    symbol: &str,
+    number: &str,
+    branch: &str,
+    birth: &str,
+) -> pb::CheckByInsuranceNumbersRequest {
+    pb::CheckByInsuranceNumbersRequest {
+        insurer_number: insurer.into(),
+        symbol: symbol.into(),
+        number: number.into(),
+        branch: branch.into(),
+        birth_date: birth.into(),
+        limit_certificate_consent: true,
+        confirmation_date: String::new(),
+    }
+}
+
+/// One check per result variant the fixture reaches by numbers: valid (本人, 家族, 国保, 高齢受給者,
+/// 限度額, 特定疾病, 未就学, 裏面), 無効, 無効（新しい資格あり）, 複数該当, 該当資格なし.
+pub fn variants() -> Vec<(&'static str, pb::CheckByInsuranceNumbersRequest)> {
+    vec![
+        ("valid", numbers("06130488", "12-34", "4260", "01", "1970-01-01")),
+        ("dependant", numbers("06130488", "12-34", "4260", "02", "1972-05-15")),
+        ("kokuho", numbers("138057", "千代田", "1234567", "00", "1985-08-20")),
+        ("elderly", numbers("01320027", "5", "88", "00", "1954-03-03")),
+        ("limit-a", numbers("33120015", "7", "301", "00", "1968-11-30")),
+        ("disease", numbers("06130488", "20-1", "555", "01", "1975-02-14")),
+        ("child", numbers("06130488", "12-34", "4260", "03", "2022-09-09")),
+        ("backside", numbers("06130488", "30-2", "77", "01", "1990-07-07")),
+        ("invalid", numbers("06130488", "40-4", "404", "01", "1980-08-08")),
+        ("newer", numbers("06130488", "50-5", "505", "01", "1988-09-09")),
+        ("multiple", numbers("06130488", "60-6", "606", "01", "1992-10-10")),
+        ("nomatch", numbers("06130488", "", "999999", "", "1999-09-09")),
+    ]
+}
+
+/// One check by numbers through the daemon.
+pub async fn check(
+    d: &TestDaemon,
+    request: &pb::CheckByInsuranceNumbersRequest,
+) -> Result<pb::QualificationResult, tonic::Status> {
+    d.qualification()
+        .check_by_insurance_numbers(request.clone())
+        .await
+        .map(|r| r.into_inner().result.expect("a result"))
+}
+
+/// What the embedded simulator answers to every variant, through a daemon of its own.
+pub async fn embedded_answers() -> Vec<pb::QualificationResult> {
+    let d = TestDaemon::start().await;
+    let mut out = Vec::new();
+    for (what, request) in variants() {
+        let r = check(&d, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        out.push(comparable(r));
+    }
+    d.running.stop().await.unwrap();
+    out
+}
+
+/// A result without what differs from one check to the next (its id and time).
+pub fn comparable(mut r: pb::QualificationResult) -> pb::QualificationResult {
+    assert!(!r.check_id.is_empty() && !r.checked_at.is_empty());
+    r.check_id.clear();
+    r.checked_at.clear();
+    r
+}
+
+/// The google.rpc.RetryInfo delay of a status, if it has one.
+pub fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    status
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+}
+
+/// The names in a folder, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Polls `cond` every 10 ms, failing after `secs`.
+pub async fn wait_until(secs: u64, what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `extra` laid over `base`, objects merged key by key (for a plugin config and a test's tweaks).
+pub fn merged(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    match (&mut base, extra) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(e)) => {
+            for (k, v) in e {
+                let old = b.remove(&k).unwrap_or(serde_json::Value::Null);
+                b.insert(k, merged(old, v));
+            }
+            base
+        }
+        (_, e) => e,
+    }
+}
