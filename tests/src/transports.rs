@@ -73,18 +73,54 @@ fn numbers(
 /// 限度額, 特定疾病, 未就学, 裏面), 無効, 無効（新しい資格あり）, 複数該当, 該当資格なし.
 pub fn variants() -> Vec<(&'static str, pb::CheckByInsuranceNumbersRequest)> {
     vec![
-        ("valid", numbers("06130488", "12-34", "4260", "01", "1970-01-01")),
-        ("dependant", numbers("06130488", "12-34", "4260", "02", "1972-05-15")),
-        ("kokuho", numbers("138057", "千代田", "1234567", "00", "1985-08-20")),
-        ("elderly", numbers("01320027", "5", "88", "00", "1954-03-03")),
-        ("limit-a", numbers("33120015", "7", "301", "00", "1968-11-30")),
-        ("disease", numbers("06130488", "20-1", "555", "01", "1975-02-14")),
-        ("child", numbers("06130488", "12-34", "4260", "03", "2022-09-09")),
-        ("backside", numbers("06130488", "30-2", "77", "01", "1990-07-07")),
-        ("invalid", numbers("06130488", "40-4", "404", "01", "1980-08-08")),
-        ("newer", numbers("06130488", "50-5", "505", "01", "1988-09-09")),
-        ("multiple", numbers("06130488", "60-6", "606", "01", "1992-10-10")),
-        ("nomatch", numbers("06130488", "", "999999", "", "1999-09-09")),
+        (
+            "valid",
+            numbers("06130488", "12-34", "4260", "01", "1970-01-01"),
+        ),
+        (
+            "dependant",
+            numbers("06130488", "12-34", "4260", "02", "1972-05-15"),
+        ),
+        (
+            "kokuho",
+            numbers("138057", "千代田", "1234567", "00", "1985-08-20"),
+        ),
+        (
+            "elderly",
+            numbers("01320027", "5", "88", "00", "1954-03-03"),
+        ),
+        (
+            "limit-a",
+            numbers("33120015", "7", "301", "00", "1968-11-30"),
+        ),
+        (
+            "disease",
+            numbers("06130488", "20-1", "555", "01", "1975-02-14"),
+        ),
+        (
+            "child",
+            numbers("06130488", "12-34", "4260", "03", "2022-09-09"),
+        ),
+        (
+            "backside",
+            numbers("06130488", "30-2", "77", "01", "1990-07-07"),
+        ),
+        (
+            "invalid",
+            numbers("06130488", "40-4", "404", "01", "1980-08-08"),
+        ),
+        (
+            "newer",
+            numbers("06130488", "50-5", "505", "01", "1988-09-09"),
+        ),
+        (
+            "multiple",
+            numbers("06130488", "60-6", "606", "01", "1992-10-10"),
+        ),
+        (
+            "nomatch",
+            numbers("06130488", "", "999999", "", "1999-09-09"),
+        ),
     ]
 }
 
@@ -97,6 +133,38 @@ pub async fn check(
         .check_by_insurance_numbers(request.clone())
         .await
         .map(|r| r.into_inner().result.expect("a result"))
+}
+
+/// Asserts that the upstream plugin `name` is loaded and ready.
+pub async fn assert_upstream_ready(d: &TestDaemon, name: &str) {
+    let plugins = d
+        .plugins()
+        .list_plugins(pb::ListPluginsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .plugins;
+    let upstream = plugins.iter().find(|p| p.name == name).unwrap();
+    assert_eq!(
+        (upstream.kind(), upstream.state()),
+        (pb::PluginKind::Upstream, pb::PluginState::Ready)
+    );
+}
+
+/// Checks every variant through `d` and asserts each answer is `want`'s (the embedded
+/// simulator's), and that every validity code came up.
+pub async fn assert_every_variant(d: &TestDaemon, want: &[pb::QualificationResult], label: &str) {
+    let mut validities = std::collections::BTreeSet::new();
+    for ((what, request), want) in variants().iter().zip(want) {
+        let got = check(d, request)
+            .await
+            .unwrap_or_else(|e| panic!("{what} ({label}): {e:?}"));
+        validities.insert(got.validity_code.clone());
+        assert_eq!(&comparable(got), want, "{what} ({label})");
+    }
+    let all: std::collections::BTreeSet<String> =
+        ["1", "2", "3", "4", "5"].map(String::from).into();
+    assert_eq!(validities, all);
 }
 
 /// What the embedded simulator answers to every variant, through a daemon of its own.

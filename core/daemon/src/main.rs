@@ -78,7 +78,8 @@ async fn run(config: Config) -> Result<(), DaemonError> {
         addr: config.listen,
         source,
     })?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "shikakud serving (upstream: embedded simulator)");
+    let upstream = daemon.upstream_name();
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, "shikakud serving");
     daemon.serve(listener, shutdown_signal()).await
 }
 

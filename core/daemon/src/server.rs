@@ -172,6 +172,20 @@ impl Daemon {
         })
     }
 
+    /// What answers checks: "embedded simulator" or the upstream plugin's name and path.
+    pub fn upstream_name(&self) -> String {
+        self.context
+            .plugins
+            .iter()
+            .find_map(|p| match p {
+                PluginEntry::Loaded(h) if h.info.kind == PluginKind::Upstream as u32 => {
+                    Some(format!("plugin {} ({})", h.info.name, h.info.source))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| "embedded simulator".into())
+    }
+
     /// Serves on `listener` until `shutdown` completes, then finishes in-flight calls.
     pub async fn serve(
         self,

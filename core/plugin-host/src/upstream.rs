@@ -25,6 +25,9 @@ pub struct PluginUpstream {
     vtable: UpstreamVTableV1,
     bulk: bool,
     events: Option<broadcast::Sender<UpstreamEvent>>,
+    /// The first subscription, made with the channel: events the pump gets before the daemon
+    /// subscribes (results an earlier run left, collected at start-up) wait in it, not dropped.
+    first: std::sync::Mutex<Option<broadcast::Receiver<UpstreamEvent>>>,
 }
 
 fn upstream_error(e: CallError) -> UpstreamError {
@@ -47,12 +50,19 @@ impl PluginUpstream {
         vtable: UpstreamVTableV1,
         bulk: bool,
     ) -> Arc<Self> {
-        let events = vtable.next_event.map(|_| broadcast::channel(256).0);
+        let (events, first) = match vtable.next_event {
+            Some(_) => {
+                let (tx, rx) = broadcast::channel(256);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let upstream = Arc::new(Self {
             handle,
             vtable,
             bulk: bulk && vtable.bulk_check.is_some(),
             events,
+            first: std::sync::Mutex::new(first),
         });
         if upstream.events.is_some() {
             tokio::spawn(pump(Arc::downgrade(&upstream)));
@@ -246,6 +256,7 @@ impl Upstream for PluginUpstream {
     }
 
     fn subscribe(&self) -> Option<broadcast::Receiver<UpstreamEvent>> {
-        self.events.as_ref().map(|e| e.subscribe())
+        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        first.or_else(|| self.events.as_ref().map(|e| e.subscribe()))
     }
 }

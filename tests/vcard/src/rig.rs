@@ -151,7 +151,14 @@ impl Rig {
     /// Like [`Rig::start`], but when pcscd (with vpcd) is not reachable and
     /// `SHIKAKU_REQUIRE_PCSCD` is unset, says so on stderr and answers None: the test skips.
     pub fn start_or_skip(test: &str, readers: usize) -> Option<Rig> {
-        match Rig::start(readers) {
+        let mut started = Rig::start(readers);
+        if matches!(started, Err(VcardError::PcscdUnavailable(_)))
+            && std::env::var_os(REQUIRE_ENV).is_some()
+            && revive_pcscd(test)
+        {
+            started = Rig::start(readers);
+        }
+        match started {
             Ok(rig) => Some(rig),
             Err(VcardError::PcscdUnavailable(why)) if std::env::var_os(REQUIRE_ENV).is_none() => {
                 // Straight to stderr: the test harness would swallow eprintln! of a passing test.
@@ -188,6 +195,39 @@ impl Rig {
     ) -> Result<(), VcardError> {
         self.readers[index].insert(self.wallet.card(id)?, options)
     }
+}
+
+/// Where the tests require pcscd (CI) and it is gone — it has been seen to die between tests on
+/// a busy machine — starts it again and waits until it answers. Says so on stderr, so a test
+/// run that needed it is visible.
+fn revive_pcscd(test: &str) -> bool {
+    // Tests run on threads: one revives, the others find it answering.
+    static REVIVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = REVIVING.lock().unwrap_or_else(|p| p.into_inner());
+    if Context::establish(Scope::User).is_ok() {
+        return true;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: pcscd is not reachable; starting it again"
+    );
+    let _ = std::fs::remove_file("/var/run/pcscd/pcscd.pid");
+    let spawned = std::process::Command::new("pcscd")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if spawned.is_err() {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if Context::establish(Scope::User).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
 }
 
 impl RigReader {
