@@ -167,6 +167,23 @@ pub fn ensure_built() {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let mut cmd = Command::new(cargo);
+        // Cargo runs tests with this package's CARGO_PKG_*, CARGO_MANIFEST_DIR, OUT_DIR, …; some
+        // build scripts (ring's) watch those, and would rebuild on every run if they leaked into
+        // the inner build.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let cargo_set = key.starts_with("CARGO_")
+                && !["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_TERM_"]
+                    .iter()
+                    .any(|keep| key.starts_with(keep))
+                && !key.starts_with("CARGO_BUILD_")
+                && !key.starts_with("CARGO_NET_")
+                && !key.starts_with("CARGO_HTTP_")
+                && !key.starts_with("CARGO_REGISTR");
+            if cargo_set || key == "OUT_DIR" {
+                cmd.env_remove(key.as_ref());
+            }
+        }
         cmd.arg("build")
             .arg("--manifest-path")
             .arg(&manifest)

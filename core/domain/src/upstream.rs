@@ -117,6 +117,29 @@ pub struct UpstreamEvent {
     /// Where it came from, for example the `face` file's name.
     pub source: String,
     pub result: QualificationResult,
+    /// Signalled by whoever keeps the event once it is safely stored.
+    pub receipt: Receipt,
+}
+
+/// How the keeper of an event tells its upstream that the event is stored, so the upstream may
+/// let go of its own copy (the folder transport deletes the `face` file only then): a crash in
+/// between delivers the event again rather than losing it.
+#[derive(Debug, Clone, Default)]
+pub struct Receipt(Option<std::sync::Arc<tokio::sync::Notify>>);
+
+impl Receipt {
+    /// A receipt, and what its signal wakes.
+    pub fn new() -> (Self, std::sync::Arc<tokio::sync::Notify>) {
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        (Self(Some(notify.clone())), notify)
+    }
+
+    /// Says the event is stored. Safe to call when nobody waits, or more than once.
+    pub fn stored(&self) {
+        if let Some(n) = &self.0 {
+            n.notify_one();
+        }
+    }
 }
 
 #[async_trait]

@@ -8,8 +8,8 @@ use prost::Message;
 use shikaku_domain::pb::QualificationResult;
 use shikaku_domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_domain::upstream::{
-    CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck, Upstream, UpstreamError,
-    UpstreamEvent,
+    CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck, Receipt, Upstream,
+    UpstreamError, UpstreamEvent,
 };
 use shikaku_domain::values::{AccountId, DeviceMemo};
 use shikaku_plugin_abi::{MethodFn, UpstreamVTableV1, status};
@@ -86,6 +86,9 @@ impl PluginUpstream {
     }
 }
 
+/// How long the event loop waits for the daemon to store an event before asking for the next.
+const STORE_WAIT: Duration = Duration::from_secs(30);
+
 /// Asks the plugin for unsolicited results in a loop and broadcasts them.
 async fn pump(upstream: std::sync::Weak<PluginUpstream>) {
     loop {
@@ -99,8 +102,21 @@ async fn pump(upstream: std::sync::Weak<PluginUpstream>) {
             Ok(bytes) => match decode::<w::UpstreamEventReply>(&bytes, "upstream event") {
                 Ok(w::UpstreamEventReply { event: Some(e) }) => {
                     match wire::upstream_event_from_wire(e) {
-                        Ok(event) => {
-                            let _ = events.send(event);
+                        Ok(mut event) => {
+                            let (receipt, stored) = Receipt::new();
+                            event.receipt = receipt;
+                            // The next `next_event` lets the plugin drop this event (the folder
+                            // transport deletes its file), so ask only once it is stored.
+                            if events.send(event).is_ok()
+                                && tokio::time::timeout(STORE_WAIT, stored.notified())
+                                    .await
+                                    .is_err()
+                            {
+                                tracing::warn!(
+                                    plugin = %u.handle.info.name,
+                                    "an upstream event was not stored within {STORE_WAIT:?}"
+                                );
+                            }
                         }
                         Err(e) => tracing::warn!(plugin = %u.handle.info.name, "{e}"),
                     }

@@ -38,6 +38,7 @@ fn event(source: String, result: QualificationResult) -> UpstreamEvent {
         received_at: clock::now(),
         source,
         result,
+        receipt: Default::default(),
     }
 }
 

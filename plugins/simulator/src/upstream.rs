@@ -121,6 +121,7 @@ impl Simulator {
             received_at: now,
             source: format!("face/{card_id}-{}.xml", now.timestamp_millis()),
             result: result.clone(),
+            receipt: Default::default(),
         };
         // Nobody listening is not an error: the terminal writes its file regardless.
         let _ = self.events.send(event);

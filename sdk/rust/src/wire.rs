@@ -486,6 +486,7 @@ pub fn upstream_event_from_wire(e: w::UpstreamEvent) -> Result<UpstreamEvent, Wi
         received_at: time(&e.received_at).ok_or_else(|| malformed("event time", &e.received_at))?,
         source: e.source,
         result: e.result.ok_or_else(|| malformed("event", "no result"))?,
+        receipt: Default::default(),
     })
 }
 

@@ -869,6 +869,7 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
                 Err(broadcast::error::RecvError::Closed) => return,
             };
             let check_id = new_id("face");
+            let receipt = event.receipt;
             let mut result = event.result;
             result.check_id = check_id.clone();
             let visit = Visit {
@@ -893,8 +894,13 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
                     .unwrap_or_default(),
                 subject,
             };
-            if let Err(e) = audit::finish(&ctx.store, &Caller::default(), entry, outcome).await {
-                tracing::error!(error = %e.message(), "cannot put a face-auth result on the reception list");
+            match audit::finish(&ctx.store, &Caller::default(), entry, outcome).await {
+                // On the list and on disk: the upstream may now let go of its copy.
+                Ok(_) => receipt.stored(),
+                Err(e) => tracing::error!(
+                    error = %e.message(),
+                    "cannot put a face-auth result on the reception list"
+                ),
             }
         }
     });
