@@ -54,6 +54,9 @@ pub(crate) struct Batch {
 
 /// How many callers one transaction may serve; bounds latency under a flood.
 const MAX_GROUP: usize = 1024;
+/// A group this large commits at once; a smaller one waits `COMMIT_WINDOW` for company.
+const BUSY_GROUP: usize = 32;
+const COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_micros(200);
 
 pub(crate) fn spawn(conn: Connection) -> mpsc::Sender<Batch> {
     let (tx, rx) = mpsc::channel(4096);
@@ -66,15 +69,28 @@ pub(crate) fn spawn(conn: Connection) -> mpsc::Sender<Batch> {
 
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Batch>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut last_group = 0;
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(b) => group.push(b),
-                Err(_) => break,
-            }
+        drain(&mut rx, &mut group);
+        if last_group > 1 && group.len() < BUSY_GROUP {
+            // Under load (the last commit was shared), more writes are on their way: letting
+            // them join this commit shares its fsync and WAL write among them, for at most
+            // COMMIT_WINDOW more latency. A lone write at a quiet facility never waits.
+            std::thread::sleep(COMMIT_WINDOW);
+            drain(&mut rx, &mut group);
         }
+        last_group = group.len();
         commit_group(&mut conn, &mut group);
+    }
+}
+
+fn drain(rx: &mut mpsc::Receiver<Batch>, group: &mut Vec<Batch>) {
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(b) => group.push(b),
+            Err(_) => break,
+        }
     }
 }
 
