@@ -157,13 +157,7 @@ impl FolderTransport {
     ) -> Result<QualificationResult, UpstreamError> {
         let request = map::numbers_request(check, &self.facility_code, "", &self.config.dialect);
         self.guard.run(Repeat::Safe, deadline, |attempt_deadline| {
-            let m = self.exchange(request.clone(), attempt_deadline)?;
-            if map::segment(&m.header) == Segment::InProgress {
-                return Err(UpstreamError::Unavailable(
-                    "the terminal answered 処理中 to a single check".into(),
-                ));
-            }
-            map::to_result(&m.header, &m.body)
+            map::single_result(&self.exchange(request.clone(), attempt_deadline)?)
         })
     }
 
@@ -181,24 +175,7 @@ impl FolderTransport {
         let receipt = self.guard.run(Repeat::Never, deadline, |d| {
             self.exchange(upload.clone(), d)
         })?;
-        if let Segment::Failed(e) = map::segment(&receipt.header) {
-            return Err(e);
-        }
-        if receipt.body.processing_result_status.trim() == "2" {
-            return Err(UpstreamError::ErrorResult {
-                code: receipt.body.processing_result_code.trim().to_owned(),
-                message: receipt.body.processing_result_message.clone(),
-            });
-        }
-        let reception = [
-            &receipt.body.reception_number,
-            &receipt.header.reception_number,
-        ]
-        .into_iter()
-        .map(|r| r.trim())
-        .find(|r| !r.is_empty())
-        .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))?
-        .to_owned();
+        let reception = map::bulk_reception_number(&receipt)?;
         let job = self.start_job(&reception, State::Sent);
         let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
         loop {
@@ -227,7 +204,7 @@ impl FolderTransport {
                 }
                 Segment::Completed => {
                     self.journal.remove(&job.name);
-                    return Ok(assemble(checks.len(), &m));
+                    return Ok(map::bulk_results(checks.len(), &m));
                 }
             }
         }
@@ -257,26 +234,4 @@ impl FolderTransport {
     pub(crate) fn kind_of(name: &str) -> Option<MessageKind> {
         FileName::parse(name).map(|f| f.kind)
     }
-}
-
-/// Each check's answer from the bulk result, matched by its ArbitraryIdentifier (1-based).
-fn assemble(count: usize, m: &ResultMessage) -> Vec<Result<QualificationResult, UpstreamError>> {
-    (1..=count)
-        .map(|i| {
-            let id = i.to_string();
-            m.units
-                .iter()
-                .find(|u| {
-                    u.search_info
-                        .as_ref()
-                        .is_some_and(|s| s.arbitrary_identifier.trim() == id)
-                })
-                .map(|u| map::to_result(&m.header, u))
-                .unwrap_or_else(|| {
-                    Err(UpstreamError::Unavailable(format!(
-                        "the bulk result has no answer for check {i}"
-                    )))
-                })
-        })
-        .collect()
 }

@@ -289,12 +289,7 @@ impl WebApiTransport {
                     "the answer is for another request ({echoed})"
                 )));
             }
-            if map::segment(&m.header) == Segment::InProgress {
-                return Err(UpstreamError::Unavailable(
-                    "the terminal answered 処理中 to a single check".into(),
-                ));
-            }
-            map::to_result(&m.header, &m.body)
+            map::single_result(&m)
         })
     }
 
@@ -316,18 +311,7 @@ impl WebApiTransport {
         let receipt = self
             .guard
             .run(Repeat::Never, deadline, |d| self.exchange(&upload, d))?;
-        if let Segment::Failed(e) = map::segment(&receipt.header) {
-            return Err(e);
-        }
-        let reception = [
-            &receipt.body.reception_number,
-            &receipt.header.reception_number,
-        ]
-        .into_iter()
-        .map(|r| r.trim())
-        .find(|r| !r.is_empty())
-        .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))?
-        .to_owned();
+        let reception = map::bulk_reception_number(&receipt)?;
         let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
         loop {
             let m = self
@@ -342,26 +326,7 @@ impl WebApiTransport {
                     std::thread::sleep(wait);
                 }
                 Segment::Failed(e) => return Err(e),
-                Segment::Completed => {
-                    return Ok((1..=checks.len())
-                        .map(|i| {
-                            let id = i.to_string();
-                            m.units
-                                .iter()
-                                .find(|u| {
-                                    u.search_info
-                                        .as_ref()
-                                        .is_some_and(|s| s.arbitrary_identifier.trim() == id)
-                                })
-                                .map(|u| map::to_result(&m.header, u))
-                                .unwrap_or_else(|| {
-                                    Err(UpstreamError::Unavailable(format!(
-                                        "the bulk result has no answer for check {i}"
-                                    )))
-                                })
-                        })
-                        .collect());
-                }
+                Segment::Completed => return Ok(map::bulk_results(checks.len(), &m)),
             }
         }
     }

@@ -14,7 +14,7 @@ use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use crate::dialect::Dialect;
 use crate::model::{
     ElderlyRecipientCertificateInfo, LimitApplicationCertificateInfo, MedicalAssistanceFields,
-    MessageHeader, QualificationRecord, Request, ResultBody, SearchInfo,
+    MessageHeader, QualificationRecord, Request, ResultBody, ResultMessage, SearchInfo,
     SpecificDiseasesCertificateInfo,
 };
 use crate::names::BulkKind;
@@ -263,6 +263,65 @@ fn qualification(r: &QualificationRecord) -> Qualification {
         reference_number: r.reference_number.clone(),
         ..Default::default()
     }
+}
+
+/// The answer to a single check: 処理中 makes no sense there, so it counts as a fault.
+pub fn single_result(m: &ResultMessage) -> Result<QualificationResult, UpstreamError> {
+    if segment(&m.header) == Segment::InProgress {
+        return Err(UpstreamError::Unavailable(
+            "the terminal answered 処理中 to a single check".into(),
+        ));
+    }
+    to_result(&m.header, &m.body)
+}
+
+/// The 受付番号 of a bulk upload's receipt, to poll the result with; a failed file or an error
+/// result (処理結果状況 = 2) is the upload's error.
+pub fn bulk_reception_number(receipt: &ResultMessage) -> Result<String, UpstreamError> {
+    if let Segment::Failed(e) = segment(&receipt.header) {
+        return Err(e);
+    }
+    if receipt.body.processing_result_status.trim() == "2" {
+        return Err(UpstreamError::ErrorResult {
+            code: receipt.body.processing_result_code.trim().to_owned(),
+            message: receipt.body.processing_result_message.clone(),
+        });
+    }
+    [
+        &receipt.body.reception_number,
+        &receipt.header.reception_number,
+    ]
+    .into_iter()
+    .map(|r| r.trim())
+    .find(|r| !r.is_empty())
+    .map(str::to_owned)
+    .ok_or_else(|| UpstreamError::Unavailable("the bulk receipt has no 受付番号".into()))
+}
+
+/// A completed bulk result as one answer per check, in the order asked: the n-th check was sent
+/// with 任意の識別子 n.
+pub fn bulk_results(
+    count: usize,
+    m: &ResultMessage,
+) -> Vec<Result<QualificationResult, UpstreamError>> {
+    (1..=count)
+        .map(|i| {
+            let id = i.to_string();
+            m.units
+                .iter()
+                .find(|u| {
+                    u.search_info
+                        .as_ref()
+                        .is_some_and(|s| s.arbitrary_identifier.trim() == id)
+                })
+                .map(|u| to_result(&m.header, u))
+                .unwrap_or_else(|| {
+                    Err(UpstreamError::Unavailable(format!(
+                        "the bulk result has no answer for check {i}"
+                    )))
+                })
+        })
+        .collect()
 }
 
 /// A completed result (or one patient of a bulk result) as the contract's result, enums filled
