@@ -214,12 +214,13 @@ impl CardSession for PluginSession {
     }
 
     async fn authenticate_face(&mut self) -> Result<(), ReaderError> {
-        match self.call(self.vtable.authenticate_face, Vec::new()).await {
-            Err(ReaderError::Failure(_)) if self.vtable.authenticate_face.is_none() => {
-                Err(ReaderError::FaceAuthUnsupported)
-            }
-            other => other.map(drop),
+        // A plugin without the method has no face-auth reader.
+        if self.vtable.authenticate_face.is_none() {
+            return Err(ReaderError::FaceAuthUnsupported);
         }
+        self.call(self.vtable.authenticate_face, Vec::new())
+            .await
+            .map(drop)
     }
 }
 
