@@ -1,6 +1,6 @@
 //! `shikaku-echo`: the baseline for the benchmark. A tonic server with one trivial unary RPC,
-//! built like shikakud (tokio multi-thread runtime with its default worker count, system
-//! allocator, workspace release profile), so whatever shikakud costs beyond it is its own work.
+//! built like shikakud (tokio multi-thread runtime with its default worker count, mimalloc,
+//! workspace release profile), so whatever shikakud costs beyond it is its own work.
 
 use std::net::SocketAddr;
 
@@ -10,6 +10,10 @@ use shikaku_bench::proto::{EchoRequest, EchoResponse};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
+
+/// The same allocator as shikakud.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(about = "Bare tonic echo server, the baseline shikakud is benchmarked against")]

@@ -2,6 +2,7 @@
 //! OQS on the other.
 //!
 //! - `config`: the layered configuration.
+//! - `connection`: accepted connections, written one buffer per flush.
 //! - `server`: builds the parts (store, upstream, readers) and serves the gRPC services.
 //! - `services`: one module per gRPC service; thin — they validate, call a workflow, audit.
 //! - `workflow`: the card check, step by step.
@@ -10,6 +11,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod server;
 pub mod services;

@@ -12,6 +12,11 @@ use shikaku_daemon::config::{Config, LogFormat};
 use shikaku_daemon::{Daemon, DaemonError};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: answering a check allocates and frees many small strings, and with glibc's allocator
+/// that was a tenth of the daemon's CPU under load (`bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// shikakud — one gRPC interface to Japan's online qualification-check system (オンライン資格確認).
 #[derive(Debug, Parser, Serialize)]
 #[command(version, about)]

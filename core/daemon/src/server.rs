@@ -20,10 +20,12 @@ use shikaku_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::{Config, Durability};
+use crate::connection::Coalescing;
 use crate::services::activation::ActivationCodes;
 use crate::services::bulk::{self, BulkChecks};
 use crate::services::plugins::{PluginEntry, Plugins};
@@ -221,7 +223,9 @@ impl Daemon {
             .build_v1()
             .expect("descriptor sets are valid");
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .map(|accepted| accepted.map(Coalescing));
         let stop = ctx.shutdown.clone();
         let shutdown = async move {
             shutdown.await;

@@ -85,6 +85,25 @@ const MIGRATIONS: &[&str] = &[
          finished_at   TEXT,
          PRIMARY KEY (job_id, idx)
      ) WITHOUT ROWID;",
+    // 3: the audit table without AUTOINCREMENT and the unused index on `at`. Rows are never
+    // deleted, so plain rowids still only grow; each audit commit now writes the table's last
+    // page instead of that page, an index page and the sqlite_sequence page.
+    "CREATE TABLE audit_v3 (
+         seq       INTEGER PRIMARY KEY,
+         at        TEXT NOT NULL,
+         operation TEXT NOT NULL,
+         method    TEXT NOT NULL,
+         terminal  TEXT NOT NULL,
+         operator  TEXT NOT NULL,
+         peer      TEXT NOT NULL,
+         outcome   TEXT NOT NULL,
+         detail    TEXT NOT NULL,
+         subject   TEXT NOT NULL
+     );
+     INSERT INTO audit_v3 SELECT * FROM audit;
+     DROP TABLE audit;
+     DELETE FROM sqlite_sequence WHERE name = 'audit';
+     ALTER TABLE audit_v3 RENAME TO audit;",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -96,4 +115,50 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, migrate};
+
+    #[test]
+    fn the_audit_rebuild_keeps_every_line_and_its_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        for i in 0..3 {
+            conn.execute(
+                "INSERT INTO audit (at, operation, method, terminal, operator, peer, outcome, detail, subject)
+                 VALUES ('2026-11-21T09:00:00+09:00', 'CheckByInsuranceNumbers', 'insurance_numbers', 't', '', 'p', 'ok', '1', ?1)",
+                [format!("chk_{i}")],
+            )
+            .unwrap();
+        }
+
+        migrate(&mut conn).unwrap();
+
+        conn.execute(
+            "INSERT INTO audit (at, operation, method, terminal, operator, peer, outcome, detail, subject)
+             VALUES ('2026-11-21T09:01:00+09:00', 'CheckByInsuranceNumbers', 'insurance_numbers', 't', '', 'p', 'ok', '1', 'chk_3')",
+            [],
+        )
+        .unwrap();
+        let rows: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, subject FROM audit ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<(i64, String)> = (0..4).map(|i| (i + 1, format!("chk_{i}"))).collect();
+        assert_eq!(rows, want);
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+    }
 }

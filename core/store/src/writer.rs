@@ -1,5 +1,7 @@
 //! The writer thread: group commit of everything queued, then one answer per caller.
 
+use std::time::{Duration, Instant};
+
 use rusqlite::{Connection, Row, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,9 +56,11 @@ pub(crate) struct Batch {
 
 /// How many callers one transaction may serve; bounds latency under a flood.
 const MAX_GROUP: usize = 1024;
-/// A group this large commits at once; a smaller one waits `COMMIT_WINDOW` for company.
-const BUSY_GROUP: usize = 32;
-const COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_micros(200);
+/// Under load, a group waits up to `COMMIT_WINDOW` for company, looking every `WINDOW_SLICE`,
+/// and commits as soon as it holds `BUSY_GROUP`.
+const BUSY_GROUP: usize = 64;
+const COMMIT_WINDOW: Duration = Duration::from_micros(500);
+const WINDOW_SLICE: Duration = Duration::from_micros(100);
 
 pub(crate) fn spawn(conn: Connection) -> mpsc::Sender<Batch> {
     let (tx, rx) = mpsc::channel(4096);
@@ -73,12 +77,15 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Batch>) {
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
         drain(&mut rx, &mut group);
-        if last_group > 1 && group.len() < BUSY_GROUP {
+        if last_group > 1 {
             // Under load (the last commit was shared), more writes are on their way: letting
             // them join this commit shares its fsync and WAL write among them, for at most
             // COMMIT_WINDOW more latency. A lone write at a quiet facility never waits.
-            std::thread::sleep(COMMIT_WINDOW);
-            drain(&mut rx, &mut group);
+            let deadline = Instant::now() + COMMIT_WINDOW;
+            while group.len() < BUSY_GROUP && Instant::now() < deadline {
+                std::thread::sleep(WINDOW_SLICE);
+                drain(&mut rx, &mut group);
+            }
         }
         last_group = group.len();
         commit_group(&mut conn, &mut group);
