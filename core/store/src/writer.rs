@@ -1,6 +1,6 @@
 //! The writer thread: group commit of everything queued, then one answer per caller.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, Row, params};
 use tokio::sync::{mpsc, oneshot};
@@ -56,11 +56,11 @@ pub(crate) struct Batch {
 
 /// How many callers one transaction may serve; bounds latency under a flood.
 const MAX_GROUP: usize = 1024;
-/// Under load, a group waits up to `COMMIT_WINDOW` for company, looking every `WINDOW_SLICE`,
-/// and commits as soon as it holds `BUSY_GROUP`.
+/// Under load, a group smaller than `BUSY_GROUP` waits `COMMIT_WINDOW` once for company. One
+/// sleep, not several shorter looks: each wake-up takes the core from the request handlers, and
+/// at 20k checks/s polling every 100 µs cost 3 µs of CPU per check more.
 const BUSY_GROUP: usize = 64;
 const COMMIT_WINDOW: Duration = Duration::from_micros(500);
-const WINDOW_SLICE: Duration = Duration::from_micros(100);
 
 pub(crate) fn spawn(conn: Connection) -> mpsc::Sender<Batch> {
     let (tx, rx) = mpsc::channel(4096);
@@ -77,15 +77,12 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Batch>) {
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
         drain(&mut rx, &mut group);
-        if last_group > 1 {
+        if last_group > 1 && group.len() < BUSY_GROUP {
             // Under load (the last commit was shared), more writes are on their way: letting
             // them join this commit shares its fsync and WAL write among them, for at most
             // COMMIT_WINDOW more latency. A lone write at a quiet facility never waits.
-            let deadline = Instant::now() + COMMIT_WINDOW;
-            while group.len() < BUSY_GROUP && Instant::now() < deadline {
-                std::thread::sleep(WINDOW_SLICE);
-                drain(&mut rx, &mut group);
-            }
+            std::thread::sleep(COMMIT_WINDOW);
+            drain(&mut rx, &mut group);
         }
         last_group = group.len();
         commit_group(&mut conn, &mut group);
