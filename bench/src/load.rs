@@ -94,10 +94,7 @@ struct OutcomeValidity {
 /// A client on one connection and the request it repeats.
 #[derive(Clone)]
 enum Caller {
-    Shikaku(
-        tonic::client::Grpc<Channel>,
-        CheckByInsuranceNumbersRequest,
-    ),
+    Shikaku(tonic::client::Grpc<Channel>, CheckByInsuranceNumbersRequest),
     Echo(EchoServiceClient<Channel>, EchoRequest),
 }
 
@@ -267,9 +264,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             .connect()
             .await?;
         callers.push(match args.target {
-            Target::Shikaku => {
-                Caller::Shikaku(tonic::client::Grpc::new(channel), check.clone())
-            }
+            Target::Shikaku => Caller::Shikaku(tonic::client::Grpc::new(channel), check.clone()),
             Target::Echo => Caller::Echo(
                 EchoServiceClient::new(channel),
                 EchoRequest {
