@@ -180,24 +180,22 @@ impl BranchNumber {
 /// Read by hand, not with chrono's format strings: every check parses one or two dates, and
 /// interpreting "%Y-%m-%d" each time was 2 % of the daemon's CPU under load.
 pub fn parse_date(s: &str) -> Result<NaiveDate, ValueError> {
+    let invalid = || ValueError::rule("must be a real date written YYYY-MM-DD or YYYYMMDD");
     let b = s.trim().as_bytes();
     let (year, month, day) = match b.len() {
         8 => (&b[0..4], &b[4..6], &b[6..8]),
         10 if b[4] == b'-' && b[7] == b'-' => (&b[0..4], &b[5..7], &b[8..10]),
-        _ => (&b[..0], &b[..0], &b[..0]),
+        _ => return Err(invalid()),
     };
     let number = |digits: &[u8]| {
-        (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then(|| {
-            digits
-                .iter()
-                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
         })
     };
-    number(year)
-        .zip(number(month))
-        .zip(number(day))
-        .and_then(|((y, m), d)| NaiveDate::from_ymd_opt(y as i32, m, d))
-        .ok_or_else(|| ValueError::rule("must be a real date written YYYY-MM-DD or YYYYMMDD"))
+    match (number(year), number(month), number(day)) {
+        (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(invalid),
+        _ => Err(invalid()),
+    }
 }
 
 /// 生年月日: a real date, not after `today`, not before 1868 (明治元年).
