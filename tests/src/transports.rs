@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use shikaku_daemon::config::{PluginConfig, PluginKindName};
 use shikaku_oqs_xml::Encoding;
-use shikaku_terminal_sim::{Terminal, TerminalConfig};
+use shikaku_terminal_sim::{Fault, Terminal, TerminalConfig};
 use tempfile::TempDir;
 use tonic_types::StatusExt;
 
-use crate::{TestDaemon, pb, plugin};
+use crate::{TestDaemon, pb, plugin, reason, taro_numbers};
 
 /// The terminal simulator (資格確認端末) on `req`/`res`/`face` folders in a temporary share.
 pub struct Share {
@@ -133,6 +133,69 @@ pub async fn check(
         .check_by_insurance_numbers(request.clone())
         .await
         .map(|r| r.into_inner().result.expect("a result"))
+}
+
+/// The terminal answers with an OQS error, as an error result and as an error file: each check
+/// fails FAILED_PRECONDITION naming the code, and is not asked again. `after_each` adds what the
+/// transport itself must leave behind.
+pub async fn assert_error_answers_fail_with_their_code(
+    d: &TestDaemon,
+    t: &Terminal,
+    mut after_each: impl FnMut(),
+) {
+    for (fault, code) in [
+        (
+            Fault::ErrorResult {
+                code: "EOQE1234".into(),
+                message: "資格情報の照会でエラーが発生しました".into(),
+            },
+            "EOQE1234",
+        ),
+        (
+            Fault::FileError {
+                code: "EOQE9001".into(),
+                message: "異常終了".into(),
+            },
+            "EOQE9001",
+        ),
+    ] {
+        let taken = t.taken();
+        t.set_fault(fault);
+        let e = check(d, &taro_numbers()).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+        let (why, meta) = reason(&e);
+        assert_eq!(why, "UPSTREAM_ERROR");
+        assert_eq!(meta["code"], code);
+        assert_eq!(t.taken(), taken + 1, "an answer is not asked again");
+        after_each();
+    }
+}
+
+/// The terminal answers malformed or truncated XML: a check is safe to repeat, so it is tried
+/// three times, then fails UNAVAILABLE with a retry hint and a message containing `says`; the
+/// next good answer goes through. `after_each` runs before the terminal is healed.
+pub async fn assert_unreadable_answers_are_retried(
+    d: &TestDaemon,
+    t: &Terminal,
+    says: &str,
+    mut after_each: impl FnMut(),
+) {
+    for fault in [Fault::Malformed, Fault::Truncated] {
+        let taken = t.taken();
+        t.set_fault(fault.clone());
+        let e = check(d, &taro_numbers()).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{fault:?}: {e:?}");
+        assert_eq!(reason(&e).0, "UPSTREAM_UNAVAILABLE");
+        assert!(e.message().contains(says), "{}", e.message());
+        assert!(retry_delay(&e).is_some());
+        assert_eq!(t.taken(), taken + 3, "a check is retried: {fault:?}");
+        after_each();
+        t.set_fault(Fault::None);
+        assert_eq!(
+            check(d, &taro_numbers()).await.unwrap().validity(),
+            pb::Validity::Valid
+        );
+    }
 }
 
 /// Asserts that the upstream plugin `name` is loaded and ready.

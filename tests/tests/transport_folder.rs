@@ -19,8 +19,9 @@ use shikaku_tests::pb::{
     ReceptionEntry, ReceptionSource, Validity, WatchReceptionsRequest,
 };
 use shikaku_tests::transports::{
-    Share, assert_every_variant, assert_upstream_ready, check, embedded_answers, files, merged,
-    retry_delay, upstream_plugin, variants, wait_until,
+    Share, assert_error_answers_fail_with_their_code, assert_every_variant,
+    assert_unreadable_answers_are_retried, assert_upstream_ready, check, embedded_answers, files,
+    merged, retry_delay, upstream_plugin, variants, wait_until,
 };
 use shikaku_tests::{TestDaemon, bin, pb, plugin, reason, taro_numbers};
 use tonic::Code;
@@ -197,57 +198,19 @@ async fn a_slow_answer_within_the_deadline_is_ok() {
 #[tokio::test]
 async fn an_error_result_is_failed_precondition_with_its_code() {
     let rig = rig(Encoding::ShiftJis, 5_000, serde_json::json!({})).await;
-    let t = &rig.share.terminal;
-    for (fault, code) in [
-        (
-            Fault::ErrorResult {
-                code: "EOQE1234".into(),
-                message: "資格情報の照会でエラーが発生しました".into(),
-            },
-            "EOQE1234",
-        ),
-        (
-            Fault::FileError {
-                code: "EOQE9001".into(),
-                message: "異常終了".into(),
-            },
-            "EOQE9001",
-        ),
-    ] {
-        let taken = t.taken();
-        t.set_fault(fault);
-        let e = check(&rig.d, &taro_numbers()).await.unwrap_err();
-        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-        let (why, meta) = reason(&e);
-        assert_eq!(why, "UPSTREAM_ERROR");
-        assert_eq!(meta["code"], code);
-        assert_eq!(t.taken(), taken + 1, "an answer is not asked again");
-        rig.assert_clean();
-    }
+    assert_error_answers_fail_with_their_code(&rig.d, &rig.share.terminal, || rig.assert_clean())
+        .await;
     rig.d.running.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn malformed_and_truncated_results_are_unavailable() {
     let rig = rig(Encoding::Utf8, 5_000, serde_json::json!({})).await;
-    let t = &rig.share.terminal;
-    for fault in [Fault::Malformed, Fault::Truncated] {
-        let taken = t.taken();
-        t.set_fault(fault.clone());
-        let e = check(&rig.d, &taro_numbers()).await.unwrap_err();
-        assert_eq!(e.code(), Code::Unavailable, "{fault:?}: {e:?}");
-        assert_eq!(reason(&e).0, "UPSTREAM_UNAVAILABLE");
-        assert!(e.message().contains("unreadable result"), "{}", e.message());
-        assert!(retry_delay(&e).is_some());
-        // A check is safe to repeat: three attempts, each cleaned up.
-        assert_eq!(t.taken(), taken + 3, "{fault:?}");
-        rig.assert_clean();
-        t.set_fault(Fault::None);
-        assert_eq!(
-            check(&rig.d, &taro_numbers()).await.unwrap().validity(),
-            Validity::Valid
-        );
-    }
+    // A check is safe to repeat: three attempts, each cleaned up.
+    assert_unreadable_answers_are_retried(&rig.d, &rig.share.terminal, "unreadable result", || {
+        rig.assert_clean()
+    })
+    .await;
     rig.assert_clean();
     rig.d.running.stop().await.unwrap();
 }

@@ -17,7 +17,8 @@ use shikaku_tests::pb::{
     CheckByCardRequest, ListPluginsRequest, ListReadersRequest, PinIdentity, Validity,
 };
 use shikaku_tests::transports::{
-    Share, assert_every_variant, assert_upstream_ready, check, embedded_answers, merged,
+    Share, assert_error_answers_fail_with_their_code, assert_every_variant,
+    assert_unreadable_answers_are_retried, assert_upstream_ready, check, embedded_answers, merged,
     retry_delay, upstream_plugin, variants, wait_until,
 };
 use shikaku_tests::{TestDaemon, reason, taro_numbers};
@@ -180,47 +181,8 @@ async fn slow_answers_error_results_and_unreadable_bodies() {
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert_eq!(r.validity(), Validity::Valid);
 
-    for (fault, code) in [
-        (
-            Fault::ErrorResult {
-                code: "EOQE1234".into(),
-                message: "資格情報の照会でエラーが発生しました".into(),
-            },
-            "EOQE1234",
-        ),
-        (
-            Fault::FileError {
-                code: "EOQE9001".into(),
-                message: "異常終了".into(),
-            },
-            "EOQE9001",
-        ),
-    ] {
-        let taken = t.taken();
-        t.set_fault(fault);
-        let e = check(&rig.d, &taro_numbers()).await.unwrap_err();
-        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-        let (why, meta) = reason(&e);
-        assert_eq!(why, "UPSTREAM_ERROR");
-        assert_eq!(meta["code"], code);
-        assert_eq!(t.taken(), taken + 1, "an answer is not asked again");
-    }
-
-    for fault in [Fault::Malformed, Fault::Truncated] {
-        let taken = t.taken();
-        t.set_fault(fault.clone());
-        let e = check(&rig.d, &taro_numbers()).await.unwrap_err();
-        assert_eq!(e.code(), Code::Unavailable, "{fault:?}: {e:?}");
-        assert_eq!(reason(&e).0, "UPSTREAM_UNAVAILABLE");
-        assert!(e.message().contains("unreadable"), "{}", e.message());
-        assert!(retry_delay(&e).is_some());
-        assert_eq!(t.taken(), taken + 3, "a check is retried: {fault:?}");
-        t.set_fault(Fault::None);
-        assert_eq!(
-            check(&rig.d, &taro_numbers()).await.unwrap().validity(),
-            Validity::Valid
-        );
-    }
+    assert_error_answers_fail_with_their_code(&rig.d, t, || {}).await;
+    assert_unreadable_answers_are_retried(&rig.d, t, "unreadable", || {}).await;
     rig.d.running.stop().await.unwrap();
 }
 
