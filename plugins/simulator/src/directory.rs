@@ -6,7 +6,7 @@ use std::path::Path;
 
 use shikaku_domain::pb::{IdentityMethod, Medium, QualificationResult};
 use shikaku_domain::upstream::NumbersCheck;
-use shikaku_domain::values::iso;
+use shikaku_domain::values::{iso, parse_date};
 use shikaku_domain::{clock, codes};
 
 use crate::SimulatorError;
@@ -22,8 +22,9 @@ pub struct Directory {
     pub(crate) people: Vec<QualificationResult>,
     /// Person id → index into `people`.
     pub(crate) ids: HashMap<String, usize>,
-    /// (insurer number, card number, birth date) → qualifications.
-    by_numbers: HashMap<(String, String, String), Vec<Hit>>,
+    /// Card number (被保険者番号) → the qualifications with it; a check then matches the insurer
+    /// and birth date among them, without building a key per check.
+    by_numbers: HashMap<String, Vec<Hit>>,
 }
 
 impl Directory {
@@ -42,12 +43,10 @@ impl Directory {
             codes::normalize(&mut result);
             for (qi, q) in result.qualifications.iter().enumerate() {
                 if !q.insurer_number.trim().is_empty() {
-                    let key = (
-                        q.insurer_number.trim().to_owned(),
-                        q.number.clone(),
-                        q.birth_date.clone(),
-                    );
-                    by_numbers.entry(key).or_default().push((pi, qi));
+                    by_numbers
+                        .entry(q.number.clone())
+                        .or_default()
+                        .push((pi, qi));
                 }
             }
             ids.insert(person.id, pi);
@@ -80,23 +79,20 @@ impl Directory {
 
     /// What OQS answers for a check by numbers: the person, 該当資格なし, or 複数該当.
     pub fn check_by_numbers(&self, check: &NumbersCheck) -> QualificationResult {
-        let key = (
-            check.insurer.as_str().to_owned(),
-            check.number.as_str().to_owned(),
-            iso(check.birth_date),
-        );
         let hits: Vec<Hit> = self
             .by_numbers
-            .get(&key)
+            .get(check.number.as_str())
             .into_iter()
             .flatten()
             .copied()
             .filter(|&(p, q)| {
                 let qual = &self.people[p].qualifications[q];
-                check
-                    .symbol
-                    .as_ref()
-                    .is_none_or(|s| s.as_str() == qual.symbol)
+                qual.insurer_number.trim() == check.insurer.as_str()
+                    && parse_date(&qual.birth_date).is_ok_and(|d| d == check.birth_date)
+                    && check
+                        .symbol
+                        .as_ref()
+                        .is_none_or(|s| s.as_str() == qual.symbol)
                     && check
                         .branch
                         .as_ref()
