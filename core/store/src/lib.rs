@@ -4,6 +4,8 @@
 //! All writes go through one writer thread that commits whatever has queued up as one
 //! transaction (group commit) and only then answers each caller: an acknowledged write is on
 //! disk (`synchronous = FULL` by default), yet a burst of checks costs one fsync, not one each.
+//! A second thread copies the WAL into the database file as it goes (`checkpointer`), so no
+//! caller waits for that copy.
 
 mod bulk;
 mod checkpointer;
