@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use chrono::NaiveDate;
 use shikaku_domain::pb::{IdentityMethod, Medium, QualificationResult};
 use shikaku_domain::upstream::NumbersCheck;
 use shikaku_domain::values::{iso, parse_date};
@@ -22,9 +23,9 @@ pub struct Directory {
     pub(crate) people: Vec<QualificationResult>,
     /// Person id → index into `people`.
     pub(crate) ids: HashMap<String, usize>,
-    /// Card number (被保険者番号) → the qualifications with it; a check then matches the insurer
-    /// and birth date among them, without building a key per check.
-    by_numbers: HashMap<String, Vec<Hit>>,
+    /// Card number (被保険者番号) → the qualifications with it and their birth dates, read once
+    /// here; a check then matches the insurer and birth date among them, without building a key.
+    by_numbers: HashMap<String, Vec<(NaiveDate, Hit)>>,
 }
 
 impl Directory {
@@ -36,17 +37,21 @@ impl Directory {
 
     pub(crate) fn new(facility_code: String, persons: Vec<Person>) -> Self {
         let mut people = Vec::new();
-        let mut by_numbers: HashMap<_, Vec<Hit>> = HashMap::new();
+        let mut by_numbers: HashMap<_, Vec<_>> = HashMap::new();
         let mut ids = HashMap::new();
         for (pi, person) in persons.into_iter().enumerate() {
             let mut result = person.result;
             codes::normalize(&mut result);
             for (qi, q) in result.qualifications.iter().enumerate() {
+                // Without an insurer or a readable birth date no check by numbers can match it.
+                let Ok(birth) = parse_date(&q.birth_date) else {
+                    continue;
+                };
                 if !q.insurer_number.trim().is_empty() {
                     by_numbers
                         .entry(q.number.clone())
                         .or_default()
-                        .push((pi, qi));
+                        .push((birth, (pi, qi)));
                 }
             }
             ids.insert(person.id, pi);
@@ -84,11 +89,10 @@ impl Directory {
             .get(check.number.as_str())
             .into_iter()
             .flatten()
-            .copied()
-            .filter(|&(p, q)| {
+            .filter(|&&(birth, (p, q))| {
                 let qual = &self.people[p].qualifications[q];
-                qual.insurer_number.trim() == check.insurer.as_str()
-                    && parse_date(&qual.birth_date).is_ok_and(|d| d == check.birth_date)
+                birth == check.birth_date
+                    && qual.insurer_number.trim() == check.insurer.as_str()
                     && check
                         .symbol
                         .as_ref()
@@ -98,6 +102,7 @@ impl Directory {
                         .as_ref()
                         .is_none_or(|b| b.as_str() == qual.branch)
             })
+            .map(|&(_, hit)| hit)
             .collect();
         let mut result = match hits.as_slice() {
             [] => QualificationResult {
