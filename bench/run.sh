@@ -100,6 +100,11 @@ for ((i = 1; i <= ROUNDS; i++)); do
   round "$i" >>"$work/rounds.jsonl"
 done
 
+# The store alone, on the server's core: the CPU one durably audited check costs before any
+# gRPC or check work, at the saturation phase's concurrency (see bench/README.md).
+taskset -c "$SERVER_CPU" "$bin/audit-floor" --writers "$CONCURRENCY" --durability full \
+  --duration "$DURATION" --warmup "$WARMUP" >"$work/audit_floor.json"
+
 # Every figure is the median over the rounds; each ratio is the median of the rounds' own
 # ratios, so a noisy moment spoils one round, not the comparison.
 mkdir -p "$root/bench/results"
@@ -107,7 +112,8 @@ jq -s \
   --arg cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
   --argjson cores "$(nproc --all)" --arg kernel "$(uname -r)" --arg at "$(date -u +%FT%TZ)" \
   --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson rate "$RATE" \
-  --argjson concurrency "$CONCURRENCY" --argjson in_flight "$RATE_IN_FLIGHT" '
+  --argjson concurrency "$CONCURRENCY" --argjson in_flight "$RATE_IN_FLIGHT" \
+  --slurpfile floor "$work/audit_floor.json" '
   def median: sort | if length % 2 == 1 then .[length / 2 | floor]
                      else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   . as $rounds |
@@ -128,6 +134,7 @@ jq -s \
       p99_at_rate: m(.shikaku.rate.p99_us / .echo.rate.p99_us)
     },
     idle_rss_mb: (m(.shikaku.idle_rss_kb) / 1024),
+    audit_floor: $floor[0],
     rounds: $rounds
   }
   | .targets = {
@@ -158,6 +165,11 @@ jq -r '
   "per round, shikakud/echo: throughput \(each(.shikaku.saturation.rps / .echo.saturation.rps)); " +
   "CPU/request \(each(.shikaku.rate.cpu_us_per_req / .echo.rate.cpu_us_per_req)); " +
   "p99 \(each(.shikaku.rate.p99_us / .echo.rate.p99_us))"' "$root/bench/results/latest.json"
+jq -r '
+  (.echo.saturation.cpu_us_per_req * (1 / 0.8 - 1) * 10 | round / 10) as $budget |
+  "the throughput target leaves \($budget) us/request beyond the echo; the store alone spends " +
+  "\(.audit_floor.cpu_us_per_line) us on each durably audited check at \(.audit_floor.writers) in flight (audit-floor)"
+  ' "$root/bench/results/latest.json"
 echo "results: bench/results/latest.json"
 
 # A missed target fails the run, so it can gate CI.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use prost::Message;
+use shikaku_bench::process_cpu_s;
 use shikaku_bench::proto::EchoRequest;
 use shikaku_bench::proto::echo_service_client::EchoServiceClient;
 use shikaku_proto::v1::{CheckByInsuranceNumbersRequest, Validity};
@@ -161,20 +162,6 @@ impl Stats {
 
 type SharedStats = Arc<Mutex<Stats>>;
 
-/// utime + stime of all threads of `pid`, in seconds.
-fn server_cpu_s(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
-    /// /proc counts clock ticks of USER_HZ, which Linux fixes at 100 for userspace.
-    const USER_HZ: f64 = 100.0;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Field 2, the command name, is parenthesised and may contain spaces; split after it.
-    let (_, rest) = stat.rsplit_once(')').ok_or("malformed /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 (utime) and 15 (stime), counted from field 3 (state) here.
-    let utime: u64 = fields.get(11).ok_or("short /proc stat")?.parse()?;
-    let stime: u64 = fields.get(12).ok_or("short /proc stat")?.parse()?;
-    Ok((utime + stime) as f64 / USER_HZ)
-}
-
 /// Closed loop: one request at a time, counting those that complete inside the measured window.
 async fn closed_loop(mut caller: Caller, stats: SharedStats, from: Instant, until: Instant) {
     loop {
@@ -286,7 +273,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let pid = args.server_pid;
     let cpu_before = tokio::spawn(async move {
         tokio::time::sleep_until(from.into()).await;
-        pid.map(server_cpu_s).transpose().map_err(|e| e.to_string())
+        pid.map(process_cpu_s)
+            .transpose()
+            .map_err(|e| e.to_string())
     });
 
     let (cpu_after, measured_until) = match args.rate {
@@ -304,7 +293,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             .await;
             // Requests due near the end complete after `until`; their work counts too.
             let finished = Instant::now();
-            (pid.map(server_cpu_s).transpose()?, finished.max(until))
+            (pid.map(process_cpu_s).transpose()?, finished.max(until))
         }
         None => {
             let mut workers = JoinSet::new();
@@ -313,7 +302,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 workers.spawn(closed_loop(caller, stats.clone(), from, until));
             }
             tokio::time::sleep_until(until.into()).await;
-            let cpu = pid.map(server_cpu_s).transpose()?;
+            let cpu = pid.map(process_cpu_s).transpose()?;
             while workers.join_next().await.is_some() {}
             (cpu, until)
         }
@@ -322,7 +311,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     let stats = stats.lock().unwrap();
     let duration_s = (measured_until - from).as_secs_f64();
-    let server_cpu_s = cpu_before
+    let process_cpu_s = cpu_before
         .zip(cpu_after)
         .map(|(before, after)| ((after - before) * 100.0).round() / 100.0);
     let per_req = |cpu: f64| round1(cpu * 1e6 / stats.requests.max(1) as f64);
@@ -339,9 +328,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         "p50_us": stats.latency_us.value_at_quantile(0.50),
         "p99_us": stats.latency_us.value_at_quantile(0.99),
         "p999_us": stats.latency_us.value_at_quantile(0.999),
-        "server_cpu_s": server_cpu_s,
-        "server_cpu_util": server_cpu_s.map(|cpu| (cpu / duration_s * 1000.0).round() / 1000.0),
-        "cpu_us_per_req": server_cpu_s.map(per_req),
+        "process_cpu_s": process_cpu_s,
+        "server_cpu_util": process_cpu_s.map(|cpu| (cpu / duration_s * 1000.0).round() / 1000.0),
+        "cpu_us_per_req": process_cpu_s.map(per_req),
     });
     println!("{report}");
     if let Some(error) = &stats.first_error {
