@@ -311,7 +311,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     let stats = stats.lock().unwrap();
     let duration_s = (measured_until - from).as_secs_f64();
-    let process_cpu_s = cpu_before
+    let server_cpu_s = cpu_before
         .zip(cpu_after)
         .map(|(before, after)| ((after - before) * 100.0).round() / 100.0);
     let per_req = |cpu: f64| round1(cpu * 1e6 / stats.requests.max(1) as f64);
@@ -328,9 +328,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         "p50_us": stats.latency_us.value_at_quantile(0.50),
         "p99_us": stats.latency_us.value_at_quantile(0.99),
         "p999_us": stats.latency_us.value_at_quantile(0.999),
-        "process_cpu_s": process_cpu_s,
-        "server_cpu_util": process_cpu_s.map(|cpu| (cpu / duration_s * 1000.0).round() / 1000.0),
-        "cpu_us_per_req": process_cpu_s.map(per_req),
+        "server_cpu_s": server_cpu_s,
+        "server_cpu_util": server_cpu_s.map(|cpu| (cpu / duration_s * 1000.0).round() / 1000.0),
+        "cpu_us_per_req": server_cpu_s.map(per_req),
     });
     println!("{report}");
     if let Some(error) = &stats.first_error {
