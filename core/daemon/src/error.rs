@@ -10,7 +10,7 @@ use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
 use shikaku_domain::reader::ReaderError;
 use shikaku_domain::upstream::UpstreamError;
 use shikaku_domain::{ValueError, clock};
-use shikaku_store::StoreError;
+use shikaku_store::{Record, StoreError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -88,11 +88,15 @@ impl ServiceError {
             }
             Self::Reader(e) => table(errors::reader(e)),
             Self::Upstream(e) => table(errors::upstream(e)),
-            Self::Store(StoreError::NotFound(id)) => (
-                Code::NotFound,
-                R::ActivationCodeNotFound,
-                vec![("id", id.clone())],
-            ),
+            Self::Store(StoreError::NotFound { record, id }) => {
+                let (reason, key) = match record {
+                    Record::ActivationCode => (R::ActivationCodeNotFound, "id"),
+                    Record::ReceptionEntry => (R::ReceptionNotFound, "id"),
+                    Record::PatientLink => (R::PatientLinkNotFound, "patient_number"),
+                    Record::BulkJob => (R::BulkCheckNotFound, "job_id"),
+                };
+                (Code::NotFound, reason, vec![(key, id.clone())])
+            }
             Self::Store(_) => (Code::Internal, R::Unspecified, vec![]),
             Self::Timeout(_) => (Code::DeadlineExceeded, R::Unspecified, vec![]),
             Self::NotFound {

@@ -23,6 +23,35 @@ pub use bulk::{BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord};
 pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord};
 pub use writer::WriteOp;
 
+/// The kinds of record the store keeps, so a missing one is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    ActivationCode,
+    ReceptionEntry,
+    PatientLink,
+    BulkJob,
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ActivationCode => "activation code",
+            Self::ReceptionEntry => "reception entry",
+            Self::PatientLink => "patient link",
+            Self::BulkJob => "bulk check",
+        })
+    }
+}
+
+impl StoreError {
+    fn not_found(record: Record, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            record,
+            id: id.into(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
@@ -34,8 +63,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
-    #[error("no record {0:?}")]
-    NotFound(String),
+    /// No record of that kind with that id (or date/sequence, or patient number).
+    #[error("no {record} {id:?}")]
+    NotFound { record: Record, id: String },
     /// The change contradicts what is stored, e.g. deciding an entry twice; says what is there.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -220,7 +250,7 @@ impl Store {
                 rows.next().transpose()
             })
             .await?;
-        found.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        found.ok_or_else(|| StoreError::not_found(Record::ActivationCode, id))
     }
 
     /// The audit trail, oldest first (for operators and tests).

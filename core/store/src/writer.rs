@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bulk::{BulkItemOutcome, BulkItemRecord, BulkJobRecord};
 use crate::checkpointer::{COMMITS_PER_CHECKPOINT, Checkpointer};
 use crate::reception::{Decision, LinkRecord, ReceptionRecord};
-use crate::{ActivationRecord, AuditRecord, StoreError};
+use crate::{ActivationRecord, AuditRecord, Record, StoreError};
 
 /// One change to the store.
 #[derive(Debug, Clone)]
@@ -278,7 +278,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>
                 ))?
                 .execute(params![id, state, at, device_id])?;
             if n == 0 {
-                return Err(StoreError::NotFound(id.clone()));
+                return Err(StoreError::not_found(Record::ActivationCode, id.clone()));
             }
         }
     }

@@ -105,15 +105,6 @@ fn item_pb(i: BulkItemRecord) -> BulkCheckItemResult {
     }
 }
 
-fn not_found(id: &str) -> ServiceError {
-    ServiceError::NotFound {
-        reason: ErrorReason::BulkCheckNotFound,
-        what: "bulk check",
-        key: "job_id",
-        value: id.to_owned(),
-    }
-}
-
 fn job_id(s: &str) -> Result<String, ServiceError> {
     let s = s.trim();
     if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -126,10 +117,7 @@ fn job_id(s: &str) -> Result<String, ServiceError> {
 }
 
 async fn job_of(ctx: &Context, id: &str) -> Result<BulkCheckJob, ServiceError> {
-    let job = match ctx.store.bulk_job(id).await {
-        Err(StoreError::NotFound(_)) => return Err(not_found(id)),
-        other => other?,
-    };
+    let job = ctx.store.bulk_job(id).await?;
     Ok(job_pb(&job, ctx.store.bulk_counts(id).await?))
 }
 

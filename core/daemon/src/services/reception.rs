@@ -315,15 +315,6 @@ fn under_card(errors: Vec<FieldError>) -> ServiceError {
     ServiceError::Invalid(errors)
 }
 
-fn not_found_entry(date: &str, id: i64) -> ServiceError {
-    ServiceError::NotFound {
-        reason: ErrorReason::ReceptionNotFound,
-        what: "reception entry",
-        key: "id",
-        value: format!("{date}/{id}"),
-    }
-}
-
 fn link_conflict(other: String) -> ServiceError {
     ServiceError::Conflict {
         reason: ErrorReason::PatientLinkConflict,
@@ -350,15 +341,11 @@ impl Receptions {
     }
 
     async fn entry(&self, date: &str, id: i64) -> Result<ReceptionRecord, ServiceError> {
-        match self
+        Ok(self
             .0
             .store
             .reception(&self.desk().facility, date, id)
-            .await
-        {
-            Err(StoreError::NotFound(_)) => Err(not_found_entry(date, id)),
-            other => Ok(other?),
-        }
+            .await?)
     }
 
     fn new_link(
@@ -647,17 +634,13 @@ impl ReceptionService for Receptions {
                 patient_number: number.to_string(),
                 id,
             };
-            let removed = match ctx.store.write_yielding(vec![op]).await {
-                Err(StoreError::NotFound(_)) => {
-                    return Err(ServiceError::NotFound {
-                        reason: ErrorReason::PatientLinkNotFound,
-                        what: "patient link for",
-                        key: "patient_number",
-                        value: number.to_string(),
-                    });
-                }
-                other => other?.first().copied().unwrap_or_default(),
-            };
+            let removed = ctx
+                .store
+                .write_yielding(vec![op])
+                .await?
+                .first()
+                .copied()
+                .unwrap_or_default();
             Ok::<_, ServiceError>(RemovePatientLinkResponse {
                 removed: u32::try_from(removed).unwrap_or(u32::MAX),
             })
