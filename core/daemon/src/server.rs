@@ -26,13 +26,15 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::{Config, Durability};
 use crate::connection::Coalescing;
+use crate::context::PluginEntry;
+use crate::context::{Context, Readers};
 use crate::services::activation::ActivationCodes;
-use crate::services::bulk::{self, BulkChecks};
-use crate::services::plugins::{PluginEntry, Plugins};
+use crate::services::bulk::BulkChecks;
+use crate::services::plugins::Plugins;
 use crate::services::qualification::Qualification;
-use crate::services::reception::{self, Receptions};
+use crate::services::reception::Receptions;
 use crate::services::visual_check::VisualCheckPasswords;
-use crate::services::{Context, Readers};
+use crate::workflow::{bulk, reception};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -17,8 +17,8 @@ use shikaku_domain::{Validator, ValueError};
 use shikaku_store::{ActivationRecord, WriteOp};
 use tonic::{Request, Response, Status};
 
-use super::Context;
 use crate::audit::{self, Caller, Entry};
+use crate::context::Context;
 use crate::error::ServiceError;
 
 pub struct ActivationCodes(pub Arc<Context>);

@@ -9,8 +9,8 @@ use shikaku_domain::pb::{IssueVisualCheckPasswordRequest, IssueVisualCheckPasswo
 use shikaku_domain::values::AccountId;
 use tonic::{Request, Response, Status};
 
-use super::Context;
 use crate::audit::{self, Caller, Entry};
+use crate::context::Context;
 use crate::error::ServiceError;
 
 pub struct VisualCheckPasswords(pub Arc<Context>);

@@ -17,6 +17,7 @@ use shikaku_domain::secret::{Pin, VisualCheckPassword};
 use shikaku_domain::upstream::{CardCheck, Evidence, Upstream, UpstreamError};
 use shikaku_domain::values::AccountId;
 
+use crate::context::{Context, Readers};
 use crate::error::ServiceError;
 
 /// The identity method, validated.
@@ -144,4 +145,22 @@ pub fn confirmation_date(s: &str) -> Result<NaiveDate, shikaku_domain::ValueErro
     } else {
         shikaku_domain::values::parse_date(s)
     }
+}
+
+/// Runs a validated card check on its reader: the one path CheckByCard and CheckIn share.
+pub async fn run_card_check(
+    ctx: &Context,
+    readers: &Arc<Readers>,
+    reader: &str,
+    identity: Identity,
+    consents: ConsentChoices,
+    date: chrono::NaiveDate,
+) -> Result<QualificationResult, ServiceError> {
+    let plugin = readers.find(reader).await?;
+    let session = plugin.open(reader).await?;
+    let _in_use = readers.mark_in_use(reader);
+    let run = check_by_card(session, &ctx.upstream, reader, identity, consents, date);
+    tokio::time::timeout(ctx.check_timeout, run)
+        .await
+        .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
 }
