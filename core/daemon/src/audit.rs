@@ -3,7 +3,7 @@
 
 use shikaku_domain::clock;
 use shikaku_store::{AuditRecord, Store};
-use tonic::{Request, Status};
+use tonic::{Request, Response, Status};
 
 use crate::error::ServiceError;
 
@@ -84,6 +84,45 @@ pub async fn finish<T>(
             Err(e.into())
         }
     }
+}
+
+/// What a handler notes for its audit line as it goes; the envelope adds who called, the
+/// operation and the outcome.
+#[derive(Debug)]
+pub struct Note {
+    pub method: &'static str,
+    /// What happened, for a success (a failure records its reason instead).
+    pub detail: String,
+    /// What it concerned: a check id, a record id, a reception entry.
+    pub subject: String,
+}
+
+/// Runs one operation inside its audit envelope: takes the caller off the request, runs `run`
+/// with the message, and answers only once the audit line (success or failure) is on disk.
+/// Every audited RPC goes through here, so the envelope is written once.
+pub async fn audited<Req, Res>(
+    store: &Store,
+    request: Request<Req>,
+    operation: &'static str,
+    method: &'static str,
+    run: impl AsyncFnOnce(&Caller, Req, &mut Note) -> Result<Res, ServiceError>,
+) -> Result<Response<Res>, Status> {
+    let caller = Caller::of(&request);
+    let mut note = Note {
+        method,
+        detail: String::new(),
+        subject: String::new(),
+    };
+    let result = run(&caller, request.into_inner(), &mut note).await;
+    let entry = Entry {
+        operation,
+        method: note.method,
+        detail: note.detail,
+        subject: note.subject,
+    };
+    finish(store, &caller, entry, result)
+        .await
+        .map(Response::new)
 }
 
 /// A fresh id with a readable prefix, e.g. `chk_5f1c…`.

@@ -1,15 +1,17 @@
 //! Request validation shared by the services and the workflows that read stored requests (a
 //! bulk job's items): from protobuf messages to domain values that cannot be invalid.
 
+use chrono::NaiveDate;
+use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
-use shikaku_domain::pb::{CheckByCardRequest, CheckByInsuranceNumbersRequest};
+use shikaku_domain::pb::{CheckByCardRequest, CheckByInsuranceNumbersRequest, ReceptionRef};
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
 use shikaku_domain::upstream::NumbersCheck;
 use shikaku_domain::values::{
-    AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, parse_birth_date,
-    parse_reader_name,
+    AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, iso, parse_birth_date,
+    parse_date, parse_reader_name,
 };
-use shikaku_domain::{Validator, clock};
+use shikaku_domain::{FieldError, Validator, ValueError, clock};
 use zeroize::Zeroize;
 
 use crate::error::ServiceError;
@@ -100,4 +102,60 @@ pub fn validate_card(
         identity.expect("validated"),
         date.expect("validated"),
     ))
+}
+
+/// 受付日: today in Japan when empty.
+pub fn day(s: &str) -> Result<NaiveDate, ValueError> {
+    if s.trim().is_empty() {
+        Ok(clock::today())
+    } else {
+        parse_date(s)
+    }
+}
+
+pub fn reference(
+    r: Option<&ReceptionRef>,
+    field: &'static str,
+) -> Result<(String, i64), ServiceError> {
+    let Some(r) = r else {
+        return Err(ServiceError::field(
+            field,
+            ValueError::Rule("must name an entry by date and id".into()),
+        ));
+    };
+    let date = day(&r.date).map_err(|e| ServiceError::field(field, e))?;
+    let id = i64::try_from(r.id)
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            ServiceError::field(
+                field,
+                ValueError::Rule("id must be a 受付番号 from 1".into()),
+            )
+        })?;
+    Ok((iso(date), id))
+}
+
+pub fn patient_number(s: &str, field: &'static str) -> Result<PatientNumber, ServiceError> {
+    PatientNumber::parse(s).map_err(|e| ServiceError::field(field, e))
+}
+
+/// CheckByCard's field names, as they are nested in a CheckIn request.
+pub fn under_card(errors: Vec<FieldError>) -> ServiceError {
+    let errors = errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: match e.field {
+                "reader" => "card.reader",
+                "confirmation_date" => "card.confirmation_date",
+                "identity" => "card.identity",
+                "pin.pin" => "card.pin.pin",
+                "visual_check.account_id" => "card.visual_check.account_id",
+                "visual_check.password" => "card.visual_check.password",
+                other => other,
+            },
+            error: e.error,
+        })
+        .collect();
+    ServiceError::Invalid(errors)
 }

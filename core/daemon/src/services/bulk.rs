@@ -14,7 +14,7 @@ use shikaku_domain::{Validator, ValueError};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{self, Caller, Entry, new_id};
+use crate::audit::{audited, new_id};
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::workflow::{bulk, card_check};
@@ -76,28 +76,27 @@ impl BulkCheckService for BulkChecks {
         &self,
         request: Request<StartBulkCheckRequest>,
     ) -> Result<Response<StartBulkCheckResponse>, Status> {
-        let caller = Caller::of(&request);
-        let req = request.into_inner();
         let ctx = &self.0;
         let id = new_id("blk");
-        let result = async {
-            let (label, date) = validate_start(&req)?;
-            let job = bulk::create(ctx, &id, label, date, &req.items).await?;
-            Ok::<_, ServiceError>(StartBulkCheckResponse { job: Some(job) })
-        }
+        let (operation, method) = ("StartBulkCheck", "insurance_numbers");
+        let answer = audited(
+            &ctx.store,
+            request,
+            operation,
+            method,
+            async |_, req, note| {
+                note.subject = id.clone();
+                let (label, date) = validate_start(&req)?;
+                let job = bulk::create(ctx, &id, label, date, &req.items).await?;
+                note.detail = format!("items={}", req.items.len());
+                Ok(StartBulkCheckResponse { job: Some(job) })
+            },
+        )
         .await;
-        let started = result.is_ok();
-        let entry = Entry {
-            operation: "StartBulkCheck",
-            method: "insurance_numbers",
-            detail: format!("items={}", req.items.len()),
-            subject: id.clone(),
-        };
-        let answer = audit::finish(&ctx.store, &caller, entry, result).await;
-        if started {
+        if answer.is_ok() {
             bulk::spawn_job(ctx.clone(), id);
         }
-        answer.map(Response::new)
+        answer
     }
 
     type WatchBulkCheckStream = ProgressStream;

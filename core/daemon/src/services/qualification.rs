@@ -15,9 +15,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{self, Caller, Entry, new_id};
+use crate::audit::{audited, new_id};
 use crate::context::{Context, Readers};
-use crate::error::ServiceError;
 use crate::validate::{validate_card, validate_numbers};
 use crate::workflow::card_check::run_card_check;
 
@@ -72,60 +71,49 @@ impl QualificationService for Qualification {
         &self,
         request: Request<CheckByCardRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let caller = Caller::of(&request);
-        let mut req = request.into_inner();
-        let validated = validate_card(&mut req);
         let ctx = &self.0;
-        let check_id = new_id("chk");
-        let method = validated
-            .as_ref()
-            .map(|(_, i, _)| i.method_name())
-            .unwrap_or("card");
-        let result = async {
-            let (reader, identity, date) = validated?;
-            let consents = req.consents.take().unwrap_or_default();
-            run_card_check(ctx, &self.1, &reader, identity, consents, date).await
-        }
-        .await;
-        let entry = Entry {
-            operation: "CheckByCard",
-            method,
-            detail: result
-                .as_ref()
-                .map(|r| r.validity_code.clone())
-                .unwrap_or_default(),
-            subject: check_id.clone(),
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(|r| Response::new(finish_result(r, &check_id)))
+        audited(
+            &ctx.store,
+            request,
+            "CheckByCard",
+            "card",
+            async |_, mut req, note| {
+                let validated = validate_card(&mut req);
+                if let Ok((_, identity, _)) = &validated {
+                    note.method = identity.method_name();
+                }
+                note.subject = new_id("chk");
+                let (reader, identity, date) = validated?;
+                let consents = req.consents.take().unwrap_or_default();
+                let result =
+                    run_card_check(ctx, &self.1, &reader, identity, consents, date).await?;
+                note.detail = result.validity_code.clone();
+                Ok(finish_result(result, &note.subject))
+            },
+        )
+        .await
     }
 
     async fn check_by_insurance_numbers(
         &self,
         request: Request<CheckByInsuranceNumbersRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let caller = Caller::of(&request);
-        let req = request.into_inner();
         let ctx = &self.0;
-        let check_id = new_id("chk");
-        let result = async {
-            let check = validate_numbers(&req)?;
-            Ok::<_, ServiceError>(ctx.upstream.check_by_numbers(&check).await?)
-        }
-        .await;
-        let entry = Entry {
-            operation: "CheckByInsuranceNumbers",
-            method: "insurance_numbers",
-            detail: result
-                .as_ref()
-                .map(|r| r.validity_code.clone())
-                .unwrap_or_default(),
-            subject: check_id.clone(),
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(|r| Response::new(finish_result(r, &check_id)))
+        let (operation, method) = ("CheckByInsuranceNumbers", "insurance_numbers");
+        audited(
+            &ctx.store,
+            request,
+            operation,
+            method,
+            async |_, req, note| {
+                note.subject = new_id("chk");
+                let check = validate_numbers(&req)?;
+                let result = ctx.upstream.check_by_numbers(&check).await?;
+                note.detail = result.validity_code.clone();
+                Ok(finish_result(result, &note.subject))
+            },
+        )
+        .await
     }
 
     async fn list_readers(
