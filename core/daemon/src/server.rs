@@ -57,6 +57,15 @@ pub enum DaemonError {
     TwoUpstreams(String),
 }
 
+/// Binds the gRPC listener, first of all, so a port in use fails the start before anything
+/// is opened; the same listener is then handed to `Daemon::serve`.
+pub async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), DaemonError> {
+    let bind_error = |source| DaemonError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
 /// The daemon's parts, built and ready to serve.
 pub struct Daemon {
     context: Arc<Context>,
@@ -310,18 +319,8 @@ pub struct Running {
 impl Running {
     /// Builds the daemon from `config` and serves on `config.listen` (port 0 picks a free port).
     pub async fn start(config: &Config) -> Result<Self, DaemonError> {
+        let (listener, addr) = listen(config.listen).await?;
         let daemon = Daemon::build(config)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| DaemonError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
-            addr: config.listen,
-            source,
-        })?;
         let simulated_readers = daemon.simulated_readers.clone();
         let simulator = daemon.simulator.clone();
         let (stop, stopped) = oneshot::channel::<()>();
