@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shikaku_domain::pb::activation_code_service_server::ActivationCodeServiceServer;
+use shikaku_domain::pb::audit_service_server::AuditServiceServer;
 use shikaku_domain::pb::bulk_check_service_server::BulkCheckServiceServer;
 use shikaku_domain::pb::plugin_service_server::PluginServiceServer;
 use shikaku_domain::pb::qualification_service_server::QualificationServiceServer;
@@ -26,6 +27,7 @@ use crate::config::{Config, Durability};
 use crate::context::PluginEntry;
 use crate::context::{Context, Readers};
 use crate::services::activation::ActivationCodes;
+use crate::services::audit_trail::AuditTrail;
 use crate::services::bulk::BulkChecks;
 use crate::services::plugins::Plugins;
 use crate::services::qualification::Qualification;
@@ -254,6 +256,9 @@ impl Daemon {
         health_reporter
             .set_serving::<BulkCheckServiceServer<BulkChecks>>()
             .await;
+        health_reporter
+            .set_serving::<AuditServiceServer<AuditTrail>>()
+            .await;
         reception::spawn_face_listener(ctx.clone());
         bulk::resume_unfinished(ctx.clone());
         watch_plugin_health(&ctx, &health_reporter).await;
@@ -288,6 +293,7 @@ impl Daemon {
             .add_service(VisualCheckPasswordServiceServer::new(VisualCheckPasswords(
                 ctx.clone(),
             )))
+            .add_service(AuditServiceServer::new(AuditTrail(ctx.clone())))
             .add_service(PluginServiceServer::new(Plugins(ctx)))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

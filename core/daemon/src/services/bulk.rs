@@ -116,18 +116,25 @@ impl BulkCheckService for BulkChecks {
         &self,
         request: Request<GetBulkCheckResultsRequest>,
     ) -> Result<Response<GetBulkCheckResultsResponse>, Status> {
-        let id = job_id(&request.get_ref().job_id)?;
-        let job = bulk::job_of(&self.0, &id).await?;
-        let items = self
-            .0
-            .store
-            .bulk_items(&id, false)
-            .await
-            .map_err(ServiceError::from)?;
-        Ok(Response::new(GetBulkCheckResultsResponse {
-            job: Some(job),
-            items: items.into_iter().map(bulk::item_pb).collect(),
-        }))
+        let ctx = &self.0;
+        audited(
+            &ctx.store,
+            request,
+            "GetBulkCheckResults",
+            "read",
+            async |_, req, note| {
+                let id = job_id(&req.job_id)?;
+                note.subject = id.clone();
+                let job = bulk::job_of(ctx, &id).await?;
+                let items = ctx.store.bulk_items(&id, false).await?;
+                note.detail = format!("items={}", items.len());
+                Ok(GetBulkCheckResultsResponse {
+                    job: Some(job),
+                    items: items.into_iter().map(bulk::item_pb).collect(),
+                })
+            },
+        )
+        .await
     }
 
     async fn list_bulk_checks(

@@ -20,7 +20,7 @@ use shikaku_domain::{ValueError, clock};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{audited, new_id};
+use crate::audit::{self, Caller, Entry, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
 use crate::validate::{day, patient_number, reference, under_card, validate_card};
@@ -168,14 +168,25 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<ListPatientLinksRequest>,
     ) -> Result<Response<ListPatientLinksResponse>, Status> {
-        let req = request.into_inner();
-        let number = if req.patient_number.trim().is_empty() {
-            None
-        } else {
-            Some(patient_number(&req.patient_number, "patient_number")?)
-        };
-        let links = self.desk().links(&self.0.store, number.as_ref()).await?;
-        Ok(Response::new(ListPatientLinksResponse { links }))
+        let ctx = &self.0;
+        audited(
+            &ctx.store,
+            request,
+            "ListPatientLinks",
+            "read",
+            async |_, req, note| {
+                let number = if req.patient_number.trim().is_empty() {
+                    None
+                } else {
+                    Some(patient_number(&req.patient_number, "patient_number")?)
+                };
+                note.subject = number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                let links = self.desk().links(&ctx.store, number.as_ref()).await?;
+                note.detail = format!("links={}", links.len());
+                Ok(ListPatientLinksResponse { links })
+            },
+        )
+        .await
     }
 
     async fn remove_patient_link(
@@ -207,19 +218,34 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<ListReceptionsRequest>,
     ) -> Result<Response<ListReceptionsResponse>, Status> {
-        let req = request.get_ref();
-        let date = day(&req.date).map_err(|e| ServiceError::field("date", e))?;
-        let status = match req.status() {
-            ReceptionStatus::Unspecified => None,
-            ReceptionStatus::Pending => Some("pending"),
-            ReceptionStatus::Accepted => Some("accepted"),
-            ReceptionStatus::Rejected => Some("rejected"),
-        };
-        let entries = self.desk().list(&self.0.store, &iso(date), status).await?;
-        Ok(Response::new(ListReceptionsResponse {
-            entries,
-            mode: self.desk().mode_pb() as i32,
-        }))
+        let ctx = &self.0;
+        audited(
+            &ctx.store,
+            request,
+            "ListReceptions",
+            "read",
+            async |_, req, note| {
+                let date = iso(day(&req.date).map_err(|e| ServiceError::field("date", e))?);
+                let status = match ReceptionStatus::try_from(req.status) {
+                    Ok(ReceptionStatus::Unspecified) => None,
+                    Ok(ReceptionStatus::Pending) => Some("pending"),
+                    Ok(ReceptionStatus::Accepted) => Some("accepted"),
+                    Ok(ReceptionStatus::Rejected) => Some("rejected"),
+                    Err(_) => {
+                        let rule = format!("{} is not a ReceptionStatus", req.status);
+                        return Err(ServiceError::field("status", ValueError::Rule(rule)));
+                    }
+                };
+                note.subject = date.clone();
+                let entries = self.desk().list(&ctx.store, &date, status).await?;
+                note.detail = format!("entries={}", entries.len());
+                Ok(ListReceptionsResponse {
+                    entries,
+                    mode: self.desk().mode_pb() as i32,
+                })
+            },
+        )
+        .await
     }
 
     type WatchReceptionsStream = EntryStream;
@@ -228,12 +254,43 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<WatchReceptionsRequest>,
     ) -> Result<Response<Self::WatchReceptionsStream>, Status> {
-        let req = request.into_inner();
-        let date = iso(day(&req.date).map_err(|e| ServiceError::field("date", e))?);
-        let last = i64::try_from(req.after_id).map_err(|_| {
-            ServiceError::field("after_id", ValueError::Rule("is out of range".into()))
-        })?;
-        let entries = reception::watch(self.0.clone(), date, last).map(|e| e.map_err(Status::from));
+        let ctx = self.0.clone();
+        let caller = Caller::of(&request);
+        let opened = audited(
+            &ctx.store,
+            request,
+            "WatchReceptions",
+            "read",
+            async |_, req, note| {
+                let date = iso(day(&req.date).map_err(|e| ServiceError::field("date", e))?);
+                let last = i64::try_from(req.after_id).map_err(|_| {
+                    ServiceError::field("after_id", ValueError::Rule("is out of range".into()))
+                })?;
+                note.subject = format!("{date}/{last}");
+                Ok((date, last))
+            },
+        )
+        .await?;
+        let (date, last) = opened.into_inner();
+        // Each entry's audit line is on disk before the entry goes out.
+        let entries = reception::watch(ctx.clone(), date, last).then(move |entry| {
+            let (ctx, caller) = (ctx.clone(), caller.clone());
+            async move {
+                let entry = entry.map_err(Status::from)?;
+                let line = Entry {
+                    operation: "WatchReceptions.entry",
+                    method: "read",
+                    detail: String::new(),
+                    subject: format!("{}/{}", entry.date, entry.id),
+                    person: entry
+                        .result
+                        .as_ref()
+                        .map(|r| ctx.people.of_result(r))
+                        .unwrap_or_default(),
+                };
+                audit::finish(&ctx.store, &caller, line, Ok(entry)).await
+            }
+        });
         Ok(Response::new(Box::pin(entries)))
     }
 
