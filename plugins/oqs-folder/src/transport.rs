@@ -1,11 +1,13 @@
 //! Requests and their results: write into `req`, wait for `res`, clean up.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use shikaku_domain::pb::QualificationResult;
 use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use shikaku_oqs_guard::Repeat;
-use shikaku_oqs_xml::map::{self, Segment};
+use shikaku_oqs_guard::bulk::{self, BulkExchange, BulkJob, JobStep};
+use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::names::{BulkKind, FileName, MessageKind};
 use shikaku_oqs_xml::{Request, ResultMessage, XmlError};
 
@@ -172,42 +174,17 @@ impl FolderTransport {
             return Ok(Vec::new());
         }
         let upload = map::bulk_request(checks, &self.facility_code, "", &self.config.dialect);
-        let receipt = self.guard.run(Repeat::Never, deadline, |d| {
-            self.exchange(upload.clone(), d)
-        })?;
-        let reception = map::bulk_reception_number(&receipt)?;
-        let job = self.start_job(&reception, State::Sent);
-        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
-        loop {
-            let m = match self
-                .guard
-                .run(Repeat::Safe, deadline, |d| self.exchange(poll.clone(), d))
-            {
-                Ok(m) => m,
-                Err(e) => {
-                    self.leave_job(&job);
-                    return Err(e);
-                }
-            };
-            match map::segment(&m.header) {
-                Segment::InProgress => {
-                    let wait = Duration::from_millis(self.config.bulk_poll_ms);
-                    if Instant::now() + wait >= deadline {
-                        self.leave_job(&job);
-                        return Err(UpstreamError::Timeout);
-                    }
-                    std::thread::sleep(wait);
-                }
-                Segment::Failed(e) => {
-                    self.journal.remove(&job.name);
-                    return Err(e);
-                }
-                Segment::Completed => {
-                    self.journal.remove(&job.name);
-                    return Ok(map::bulk_results(checks.len(), &m));
-                }
-            }
-        }
+        let job = BulkJob {
+            kind: BulkKind::Qualification,
+            facility_code: &self.facility_code,
+            poll_every: Duration::from_millis(self.config.bulk_poll_ms),
+        };
+        let journalled = JournalledJob {
+            transport: self,
+            entry: RefCell::new(None),
+        };
+        let m = bulk::upload_and_poll(&self.guard, &journalled, job, &upload, deadline)?;
+        Ok(map::bulk_results(checks.len(), &m))
     }
 
     /// Journals a bulk job by its 受付番号, so a restart or a passed deadline polls it to its end.
@@ -223,7 +200,45 @@ impl FolderTransport {
         job.state = State::Abandoned;
         let _ = self.journal.record(&job);
     }
+}
 
+/// A bulk job of this transport: each step is journalled, so a restart or a passed deadline
+/// polls it to its end.
+struct JournalledJob<'a> {
+    transport: &'a FolderTransport,
+    entry: RefCell<Option<Entry>>,
+}
+
+impl BulkExchange for JournalledJob<'_> {
+    fn send_and_wait(
+        &self,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<ResultMessage, UpstreamError> {
+        self.transport.exchange(request.clone(), deadline)
+    }
+
+    fn job(&self, reception: &str, step: JobStep) {
+        let t = self.transport;
+        match step {
+            JobStep::Started => {
+                *self.entry.borrow_mut() = Some(t.start_job(reception, State::Sent));
+            }
+            JobStep::Left => {
+                if let Some(job) = self.entry.borrow().as_ref() {
+                    t.leave_job(job);
+                }
+            }
+            JobStep::Ended => {
+                if let Some(job) = self.entry.borrow().as_ref() {
+                    t.journal.remove(&job.name);
+                }
+            }
+        }
+    }
+}
+
+impl FolderTransport {
     /// Sends a poll for an abandoned bulk job without waiting; the sweeper reads its result.
     pub(crate) fn poll_job(&self, reception: &str) -> Result<(), UpstreamError> {
         let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, reception);
