@@ -12,7 +12,7 @@ use shikaku_oqs_xml::names::{BulkKind, FileName, MessageKind};
 use shikaku_oqs_xml::{Request, ResultMessage, XmlError};
 
 use crate::FolderTransport;
-use crate::files::{self, Look, Pending};
+use crate::files::{self, Look, PendingResult};
 use crate::journal::{Entry, State};
 
 fn set_file_identifier(request: &mut Request, id: &str) {
@@ -62,7 +62,9 @@ impl FolderTransport {
             let name = FileName::request(request.kind(), suffix);
             // Another client of the terminal may use the same naming; never overwrite.
             if !self.dirs.req.join(name.to_string()).exists()
-                && !self.dirs.res.join(name.result().to_string()).exists()
+                && !files::result_paths(&self.dirs.res, &name)
+                    .iter()
+                    .any(|p| p.exists())
             {
                 break name;
             }
@@ -87,7 +89,9 @@ impl FolderTransport {
     /// Removes what a finished request left: its result, the request if the terminal left it,
     /// and its journal entry.
     pub(crate) fn finish(&self, name: &FileName) {
-        let _ = std::fs::remove_file(self.dirs.res.join(name.result().to_string()));
+        for path in files::result_paths(&self.dirs.res, name) {
+            let _ = std::fs::remove_file(path);
+        }
         files::withdraw(&self.dirs.req, &name.to_string());
         self.journal.remove(&name.to_string());
     }
@@ -99,9 +103,9 @@ impl FolderTransport {
         deadline: Instant,
     ) -> Result<ResultMessage, UpstreamError> {
         let result = name.result().to_string();
-        let mut pending = Pending::new(self.dirs.res.join(&result));
+        let mut pending = PendingResult::new(&self.dirs.res, name);
         loop {
-            match pending.look(&self.reading) {
+            match pending.look(&self.reading).0 {
                 Look::Complete(m) => {
                     self.finish(name);
                     let echoed = m.header.arbitrary_file_identifier.trim();

@@ -21,7 +21,7 @@ use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use shikaku_domain::values::FacilityCode;
 use shikaku_oqs_guard::bulk::{self, BulkExchange, BulkJob};
 use shikaku_oqs_guard::{Guard, GuardConfig, Repeat};
-use shikaku_oqs_xml::dom::{Document, Limits};
+use shikaku_oqs_xml::dom::Limits;
 use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::names::{BulkKind, FileName};
 use shikaku_oqs_xml::{Dialect, Encoding, Request, ResultMessage, XmlError};
@@ -245,16 +245,14 @@ impl WebApiTransport {
         let unreadable = |e: XmlError| {
             UpstreamError::Unavailable(format!("the terminal sent an unreadable result: {e}"))
         };
-        let doc = Document::parse(&body, &self.limits).map_err(unreadable)?;
-        if let Some(expected) = self.config.result_encoding
-            && doc.encoding != expected
-        {
-            return Err(unreadable(XmlError::EncodingMismatch {
-                declared: doc.encoding.xml_name(),
-                identified: expected.xml_name(),
-            }));
-        }
-        ResultMessage::from_document(&doc, &self.config.dialect).map_err(unreadable)
+        // XML, or (a bulk result) a zip holding XML.
+        ResultMessage::read(
+            &body,
+            &self.config.dialect,
+            &self.limits,
+            self.config.result_encoding,
+        )
+        .map_err(unreadable)
     }
 
     fn file_identifier(&self) -> String {

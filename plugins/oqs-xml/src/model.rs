@@ -8,6 +8,7 @@ use crate::dom::{Document, Element, Limits};
 use crate::encoding::Encoding;
 use crate::names::{BulkKind, MessageKind};
 use crate::out::Out;
+use crate::zipped;
 
 /// A struct of leaf elements: field name and element name side by side, so reading and writing
 /// cannot drift apart. `extra` fields (nested elements) are read and written by hand.
@@ -491,10 +492,46 @@ fn root_of(doc: &Document) -> Result<&Element, XmlError> {
 }
 
 impl ResultMessage {
-    /// Parses a result file's bytes.
+    /// Parses a result file's bytes: XML, or a zip holding XML (see [`ResultMessage::read`]).
     pub fn parse(bytes: &[u8], dialect: &Dialect, limits: &Limits) -> Result<Self, XmlError> {
-        let doc = Document::parse(bytes, limits)?;
-        Self::from_document(&doc, dialect)
+        Self::read(bytes, dialect, limits, None)
+    }
+
+    /// Reads a result file as it arrives: plain XML, or a zip archive (`…res_….zip`, told by
+    /// its signature, not its name) holding XML. Each document must be in `expected` encoding
+    /// when one is configured. An archive holding several documents answers the first one's
+    /// header and body with every document's units, in archive order.
+    pub fn read(
+        bytes: &[u8],
+        dialect: &Dialect,
+        limits: &Limits,
+        expected: Option<Encoding>,
+    ) -> Result<Self, XmlError> {
+        let documents = if zipped::is_zip(bytes) {
+            zipped::documents(bytes, limits)?
+        } else {
+            vec![Document::parse(bytes, limits)?]
+        };
+        let mut merged: Option<Self> = None;
+        for doc in &documents {
+            if let Some(expected) = expected
+                && doc.encoding != expected
+            {
+                return Err(XmlError::EncodingMismatch {
+                    declared: doc.encoding.xml_name(),
+                    identified: expected.xml_name(),
+                });
+            }
+            let m = Self::from_document(doc, dialect)?;
+            match &mut merged {
+                None => merged = Some(m),
+                Some(first) => {
+                    first.units.extend(m.units);
+                    first.registration_units.extend(m.registration_units);
+                }
+            }
+        }
+        merged.ok_or(XmlError::Empty)
     }
 
     pub fn from_document(doc: &Document, dialect: &Dialect) -> Result<Self, XmlError> {
