@@ -117,6 +117,7 @@ impl Simulator {
         result.identity_method = IdentityMethod::Face as i32;
         result.confirmation_date = iso(now.date_naive());
         result.checked_at = clock::rfc3339(now);
+        result.simulated = true;
         let event = UpstreamEvent {
             received_at: now,
             source: format!("face/{card_id}-{}.xml", now.timestamp_millis()),
@@ -290,6 +291,7 @@ impl Upstream for Simulator {
             expiry: expiry as i32,
             expires_on: iso(info.expires_on),
         });
+        result.simulated = true;
         Ok(result)
     }
 
@@ -297,7 +299,9 @@ impl Upstream for Simulator {
         &self,
         check: &NumbersCheck,
     ) -> Result<QualificationResult, UpstreamError> {
-        Ok(self.directory.check_by_numbers(check))
+        let mut result = self.directory.check_by_numbers(check);
+        result.simulated = true;
+        Ok(result)
     }
 
     async fn issue_activation_code(
