@@ -1,6 +1,9 @@
 //! A re-visit kiosk (再来受付機) talking to shikakud: the patient places the My Number card on the
 //! kiosk's reader, enters the PIN (or looks at the face-auth camera), and the kiosk shows where to
-//! go next. `--repeat N` runs N check-ins and prints their end-to-end latency.
+//! go next. `--repeat N` runs N check-ins and prints their end-to-end latency. With `--ca`,
+//! `--cert` and `--key` (from `shikaku tls client NAME --role kiosk`) it talks TLS.
+
+mod tls;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -12,7 +15,6 @@ use shikaku_proto::v1::reception_service_client::ReceptionServiceClient;
 use shikaku_proto::v1::{
     CheckByCardRequest, CheckInRequest, FaceIdentity, KioskInstruction, PinIdentity,
 };
-use tonic::transport::Channel;
 
 /// Example re-visit kiosk client of shikakud.
 #[derive(Parser)]
@@ -29,6 +31,8 @@ struct Args {
     /// Check in this many times and print the latency of each call.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 fn read_pin() -> Result<String, String> {
@@ -64,8 +68,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn run(args: Args) -> Result<(), String> {
     let pin = if args.face { None } else { Some(read_pin()?) };
-    let channel = Channel::from_shared(args.addr.clone())
-        .map_err(|e| format!("bad address: {e}"))?
+    let channel = tls::endpoint(&args.addr, &args.tls)?
         .connect()
         .await
         .map_err(|e| format!("cannot reach shikakud at {}: {e}", args.addr))?;
