@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use chrono::{DateTime, Duration, Utc};
 use rcgen::{
@@ -87,7 +88,7 @@ pub fn init(data_dir: &Path, hosts: &[String], force: bool) -> Result<InitReport
     files::private_dir(paths.dir())?;
     files::private_dir(&paths.clients())?;
 
-    let now = Utc::now();
+    let now = truncate_to_second(Utc::now());
     let ca_key = KeyPair::generate().map_err(|error| PkiError::generate("CA key", error))?;
     // A random tag keeps two facilities' CAs apart by name, so a stranger's certificate is
     // refused as from an unknown issuer rather than checked against the wrong key.
@@ -102,7 +103,12 @@ pub fn init(data_dir: &Path, hosts: &[String], force: bool) -> Result<InitReport
 
     let server_key =
         KeyPair::generate().map_err(|error| PkiError::generate("server key", error))?;
-    let mut server_params = leaf_params(first_host, None, now, Duration::days(SERVER_DAYS))?;
+    let mut server_params = leaf_params(
+        first_host,
+        None,
+        now - Duration::minutes(BACKDATE_MINUTES),
+        now + Duration::days(SERVER_DAYS),
+    )?;
     server_params.subject_alt_names = names;
     server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server_cert = server_params
@@ -173,10 +179,42 @@ pub fn issue_client(
     out: &Path,
     days: u32,
 ) -> Result<IssuedClient, PkiError> {
-    check_name(name)?;
     if !(1..=MAX_CLIENT_DAYS).contains(&days) {
         return Err(PkiError::BadDays(days));
     }
+    let now = truncate_to_second(Utc::now());
+    let not_before = now - Duration::minutes(BACKDATE_MINUTES);
+    let not_after = now + Duration::days(i64::from(days));
+    issue(data_dir, name, role, out, not_before, not_after)
+}
+
+/// Like [`issue_client`], but valid exactly from `not_before` to `not_after`, with no limit on
+/// the lifetime: for a certificate that starts on a chosen date, and for tests that need one
+/// already expired or not yet valid.
+pub fn issue_client_for_period(
+    data_dir: &Path,
+    name: &str,
+    role: Role,
+    out: &Path,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> Result<IssuedClient, PkiError> {
+    let (not_before, not_after) = (DateTime::from(not_before), DateTime::from(not_after));
+    if not_before >= not_after {
+        return Err(PkiError::BadPeriod);
+    }
+    issue(data_dir, name, role, out, not_before, not_after)
+}
+
+fn issue(
+    data_dir: &Path,
+    name: &str,
+    role: Role,
+    out: &Path,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<IssuedClient, PkiError> {
+    check_name(name)?;
     let paths = TlsPaths::new(data_dir);
     let authority = Authority::load(&paths)?;
     let kept = paths.client_cert(name);
@@ -191,12 +229,7 @@ pub fn issue_client(
     }
 
     let key = KeyPair::generate().map_err(|error| PkiError::generate("client key", error))?;
-    let mut params = leaf_params(
-        name,
-        Some(role.as_str()),
-        Utc::now(),
-        Duration::days(i64::from(days)),
-    )?;
+    let mut params = leaf_params(name, Some(role.as_str()), not_before, not_after)?;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let cert = params
         .signed_by(&key, &authority.issuer)
@@ -301,7 +334,11 @@ fn ca_params(common_name: &str, now: DateTime<Utc>) -> Result<CertificateParams,
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.serial_number = Some(random_serial());
-    set_validity(&mut params, now, Duration::days(CA_DAYS))?;
+    set_validity(
+        &mut params,
+        now - Duration::minutes(BACKDATE_MINUTES),
+        now + Duration::days(CA_DAYS),
+    )?;
     Ok(params)
 }
 
@@ -309,15 +346,15 @@ fn ca_params(common_name: &str, now: DateTime<Utc>) -> Result<CertificateParams,
 fn leaf_params(
     common_name: &str,
     unit: Option<&str>,
-    now: DateTime<Utc>,
-    lifetime: Duration,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
 ) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(common_name, unit);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     params.serial_number = Some(random_serial());
-    set_validity(&mut params, now, lifetime)?;
+    set_validity(&mut params, not_before, not_after)?;
     Ok(params)
 }
 
@@ -340,12 +377,11 @@ fn random_serial() -> SerialNumber {
 
 fn set_validity(
     params: &mut CertificateParams,
-    now: DateTime<Utc>,
-    lifetime: Duration,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
 ) -> Result<(), PkiError> {
-    let now = truncate_to_second(now);
-    params.not_before = offset_time(now - Duration::minutes(BACKDATE_MINUTES))?;
-    params.not_after = offset_time(now + lifetime)?;
+    params.not_before = offset_time(not_before)?;
+    params.not_after = offset_time(not_after)?;
     Ok(())
 }
 

@@ -53,6 +53,9 @@ pub enum PkiError {
     /// `--days` out of range.
     #[error("days {0} is out of range: a client certificate lives 1 to 825 days")]
     BadDays(u32),
+    /// A validity period that ends before it starts.
+    #[error("the certificate's period is empty: not_after must be later than not_before")]
+    BadPeriod,
     /// A client already holds a certificate that is still valid.
     #[error(
         "client {name} already has a certificate (serial {serial}); revoke it first with `shikaku tls revoke {name}`"

@@ -20,6 +20,7 @@ mod server;
 
 pub use authority::{
     CLIENT_DAYS, InitReport, IssuedClient, MAX_CLIENT_DAYS, default_hosts, init, issue_client,
+    issue_client_for_period,
 };
 pub use error::PkiError;
 pub use list::{CertSummary, list};

@@ -138,3 +138,34 @@ async fn a_client_of_another_ca_is_refused() {
         "refused for its issuer: {refused}"
     );
 }
+
+#[tokio::test]
+async fn an_expired_client_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    init(data.path(), &["localhost".into()], false).unwrap();
+    let out = data.path().join("old-kiosk");
+    let day = std::time::Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    shikaku_pki::issue_client_for_period(
+        data.path(),
+        "old-kiosk",
+        Role::Kiosk,
+        &out,
+        now - 30 * day,
+        now - day,
+    )
+    .unwrap();
+    let listed = shikaku_pki::list(data.path()).unwrap();
+    assert_eq!(listed[2].name, "old-kiosk");
+    assert!(listed[2].days_left < 0, "list shows it expired");
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(serve_one(listener, server_config(data.path())));
+    assert!(ping(port, client_config(&out)).await.is_err());
+    let refused = server.await.unwrap().unwrap_err();
+    assert!(
+        refused.to_string().contains("certificate expired"),
+        "{refused}"
+    );
+}

@@ -203,3 +203,20 @@ fn no_server_files_before_init() {
     let data = tempfile::tempdir().unwrap();
     assert!(shikaku_pki::load_server(data.path()).unwrap().is_none());
 }
+
+#[test]
+fn a_period_must_not_be_empty() {
+    let data = tempfile::tempdir().unwrap();
+    init(data.path(), &hosts(), false).unwrap();
+    let now = std::time::SystemTime::now();
+    let error = shikaku_pki::issue_client_for_period(
+        data.path(),
+        "k",
+        Role::Kiosk,
+        &data.path().join("out"),
+        now,
+        now,
+    )
+    .unwrap_err();
+    assert!(matches!(error, PkiError::BadPeriod), "{error}");
+}
