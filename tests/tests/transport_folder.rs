@@ -112,7 +112,10 @@ async fn card_checks_are_unimplemented_and_face_results_reach_the_reception_list
         .qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
@@ -346,7 +349,10 @@ async fn a_stuck_request_does_not_hold_up_other_clients() {
         quick,
         rig.d.qualification().check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         }),
     )

@@ -102,7 +102,10 @@ async fn card_check(
     d.qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await

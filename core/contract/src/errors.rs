@@ -56,7 +56,9 @@ impl ErrorClass {
 }
 
 /// A wrong PIN, password, face or signature: the patient's or staff member's identity failed.
-const IDENTITY_FAILED: i32 = status::PERMISSION_DENIED;
+/// UNAUTHENTICATED, never PERMISSION_DENIED, which means "this client may not call this"
+/// (reason ROLE_NOT_ALLOWED), so a client can tell the two apart by code alone.
+const IDENTITY_FAILED: i32 = status::UNAUTHENTICATED;
 
 /// How a reader error is reported.
 pub fn reader(e: &ReaderError) -> ErrorClass {

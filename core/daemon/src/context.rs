@@ -64,6 +64,10 @@ pub struct Context {
     pub reception: reception::Desk,
     /// Bulk checks (一括照会).
     pub bulk: bulk::Jobs,
+    /// Keys the hash of a person on audit lines.
+    pub people: crate::audit::PersonKey,
+    /// Cards known to have one PIN try left.
+    pub pin_guard: crate::workflow::card_check::PinGuard,
 }
 
 impl Context {

@@ -34,6 +34,14 @@ pub enum ServiceError {
         key: &'static str,
         value: String,
     },
+    /// The client's configuration does not name this reader.
+    #[error("client {client} may not use reader {reader:?}")]
+    ReaderNotAllowed { client: String, reader: String },
+    /// The card has one PIN try left and the request does not say the patient was warned.
+    #[error(
+        "the card has one pin try left and a wrong pin locks it: warn the patient, then repeat the check with last_try_acknowledged"
+    )]
+    PinLastTry,
     /// The request contradicts what is stored (deciding an entry twice, a link to another number).
     #[error("{message}")]
     Conflict {
@@ -99,6 +107,16 @@ impl ServiceError {
             }
             Self::Store(_) => (Code::Internal, R::Unspecified, vec![]),
             Self::Timeout(_) => (Code::DeadlineExceeded, R::Unspecified, vec![]),
+            Self::ReaderNotAllowed { client, reader } => (
+                Code::PermissionDenied,
+                R::ReaderNotAllowed,
+                vec![("reader", reader.clone()), ("client", client.clone())],
+            ),
+            Self::PinLastTry => (
+                Code::FailedPrecondition,
+                R::PinLastTry,
+                vec![("tries_left", "1".into())],
+            ),
             Self::NotFound {
                 reason, key, value, ..
             } => (Code::NotFound, *reason, vec![(*key, value.clone())]),

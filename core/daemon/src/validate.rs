@@ -73,7 +73,10 @@ pub fn validate_card(
             // An empty PIN is allowed for an iPhone; the workflow asks for it otherwise.
             let pin = v.check("pin.pin", optional(&p.pin, Pin::parse));
             p.pin.zeroize();
-            pin.map(Identity::Pin)
+            pin.map(|pin| Identity::Pin {
+                pin,
+                last_try_acknowledged: p.last_try_acknowledged,
+            })
         }
         Some(PbIdentity::VisualCheck(vc)) => {
             let account = v.check("visual_check.account_id", AccountId::parse(&vc.account_id));

@@ -15,8 +15,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{audited, new_id};
+use crate::audit::{Caller, audited, new_id};
 use crate::context::{Context, Readers};
+use crate::error::ServiceError;
 use crate::validate::{validate_card, validate_numbers};
 use crate::workflow::card_check::run_card_check;
 
@@ -77,17 +78,24 @@ impl QualificationService for Qualification {
             request,
             "CheckByCard",
             "card",
-            async |_, mut req, note| {
+            async |caller, mut req, note| {
                 let validated = validate_card(&mut req);
                 if let Ok((_, identity, _)) = &validated {
                     note.method = identity.method_name();
                 }
                 note.subject = new_id("chk");
                 let (reader, identity, date) = validated?;
+                if !caller.may_use_reader(&reader) {
+                    return Err(ServiceError::ReaderNotAllowed {
+                        client: caller.client.clone(),
+                        reader,
+                    });
+                }
                 let consents = req.consents.take().unwrap_or_default();
                 let result =
                     run_card_check(ctx, &self.1, &reader, identity, consents, date).await?;
                 note.detail = result.validity_code.clone();
+                note.person = ctx.people.of_result(&result);
                 Ok(finish_result(result, &note.subject))
             },
         )
@@ -108,6 +116,8 @@ impl QualificationService for Qualification {
             async |_, req, note| {
                 note.subject = new_id("chk");
                 let check = validate_numbers(&req)?;
+                let (insurer, symbol) = (&req.insurer_number, &req.symbol);
+                note.person = ctx.people.person(insurer, symbol, &req.number, &req.branch);
                 let result = ctx.upstream.check_by_numbers(&check).await?;
                 note.detail = result.validity_code.clone();
                 Ok(finish_result(result, &note.subject))
@@ -118,8 +128,9 @@ impl QualificationService for Qualification {
 
     async fn list_readers(
         &self,
-        _: Request<ListReadersRequest>,
+        request: Request<ListReadersRequest>,
     ) -> Result<Response<ListReadersResponse>, Status> {
+        let caller = Caller::of(&request);
         let mut readers = Vec::new();
         for (name, plugin) in &self.1.plugins {
             // A failed plugin's readers drop out of the list; the others are still served.
@@ -132,6 +143,7 @@ impl QualificationService for Qualification {
             };
             readers.extend(
                 list.iter()
+                    .filter(|r| caller.may_use_reader(&r.name))
                     .map(|r| reader_pb(r, name, self.1.is_in_use(&r.name))),
             );
         }
@@ -142,8 +154,9 @@ impl QualificationService for Qualification {
 
     async fn watch_readers(
         &self,
-        _: Request<WatchReadersRequest>,
+        request: Request<WatchReadersRequest>,
     ) -> Result<Response<Self::WatchReadersStream>, Status> {
+        let caller = Arc::new(Caller::of(&request));
         let mut streams: Vec<EventStream> = Vec::new();
         for (name, plugin) in &self.1.plugins {
             // Subscribe before listing, so no change between the two is missed.
@@ -158,6 +171,7 @@ impl QualificationService for Qualification {
             let at = clock::rfc3339(clock::now());
             let initial: Vec<Result<ReaderEvent, Status>> = now
                 .iter()
+                .filter(|r| caller.may_use_reader(&r.name))
                 .map(|r| {
                     Ok(ReaderEvent {
                         kind: reader_event::Kind::ReaderAdded as i32,
@@ -168,9 +182,10 @@ impl QualificationService for Qualification {
                 })
                 .collect();
             let plugin_name = name.clone();
+            let caller = caller.clone();
             let changes = BroadcastStream::new(live).filter_map(move |e| {
                 // A lagging watcher skips what it missed; the next event carries the state.
-                let e = e.ok()?;
+                let e = e.ok().filter(|e| caller.may_use_reader(&e.reader.name))?;
                 let kind = match e.kind {
                     ReaderEventKind::ReaderAdded => reader_event::Kind::ReaderAdded,
                     ReaderEventKind::ReaderRemoved => reader_event::Kind::ReaderRemoved,

@@ -20,21 +20,12 @@ use shikaku_domain::{ValueError, clock};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{Caller, audited, new_id};
+use crate::audit::{audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
 use crate::validate::{day, patient_number, reference, under_card, validate_card};
 use crate::workflow::card_check::run_card_check;
 use crate::workflow::reception::{self, Desk, Visit};
-
-/// Who decided or linked: the operator, else the terminal.
-fn actor(caller: &Caller) -> String {
-    [&caller.operator, &caller.terminal]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| "unknown".into())
-}
 
 /// How an entry is named on its audit line, as the client gave it.
 fn entry_subject(entry: Option<&ReceptionRef>) -> String {
@@ -82,9 +73,16 @@ impl ReceptionService for Receptions {
                     note.method = identity.method_name();
                 }
                 let (reader, identity, date) = validated?;
+                if !caller.may_use_reader(&reader) {
+                    return Err(ServiceError::ReaderNotAllowed {
+                        client: caller.client.clone(),
+                        reader,
+                    });
+                }
                 let consents = card.consents.take().unwrap_or_default();
                 let mut result =
                     run_card_check(ctx, &self.1, &reader, identity, consents, date).await?;
+                note.person = ctx.people.of_result(&result);
                 result.check_id = check_id.clone();
                 let visit = Visit {
                     result,
@@ -153,7 +151,7 @@ impl ReceptionService for Receptions {
                 };
                 let (link, created) = self
                     .desk()
-                    .link(&ctx.store, &number, &person, &actor(caller))
+                    .link(&ctx.store, &number, &person, &caller.actor())
                     .await?;
                 note.subject = link.id.clone();
                 note.detail = if created { "linked" } else { "unchanged" }.into();
@@ -259,7 +257,7 @@ impl ReceptionService for Receptions {
                 let entry = reference(req.entry.as_ref(), "entry")?;
                 let (entry, link) = self
                     .desk()
-                    .decide(store, &actor(caller), entry, "accepted", number, None)
+                    .decide(store, &caller.actor(), entry, "accepted", number, None)
                     .await?;
                 note.detail = "accepted".into();
                 Ok(AcceptReceptionResponse {
@@ -296,7 +294,7 @@ impl ReceptionService for Receptions {
                 let reason = Some(reason.to_owned());
                 let (entry, _) = self
                     .desk()
-                    .decide(store, &actor(caller), entry, "rejected", None, reason)
+                    .decide(store, &caller.actor(), entry, "rejected", None, reason)
                     .await?;
                 note.detail = "rejected".into();
                 Ok(RejectReceptionResponse { entry: Some(entry) })

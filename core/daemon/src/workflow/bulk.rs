@@ -300,8 +300,9 @@ async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
                 counts.checked, counts.failed, counts.invalid
             ),
             subject: id.clone(),
+            person: String::new(),
         };
-        audit::finish(&ctx.store, &Caller::default(), entry, Ok(()))
+        audit::finish(&ctx.store, &Caller::daemon(), entry, Ok(()))
             .await
             .map_err(|s| ServiceError::Store(StoreError::Conflict(s.message().to_owned())))?;
     }

@@ -537,6 +537,7 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
                 check_id: check_id.clone(),
                 received_at: event.received_at,
             };
+            let person = ctx.people.of_result(&visit.result);
             let outcome = ctx.reception.append(&ctx.store, visit).await;
             let subject = outcome
                 .as_ref()
@@ -550,8 +551,9 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
                     .map(|e| e.instruction().as_str_name().to_owned())
                     .unwrap_or_default(),
                 subject,
+                person,
             };
-            match audit::finish(&ctx.store, &Caller::default(), entry, outcome).await {
+            match audit::finish(&ctx.store, &Caller::daemon(), entry, outcome).await {
                 // On the list and on disk: the upstream may now let go of its copy.
                 Ok(_) => receipt.stored(),
                 Err(e) => tracing::error!(
