@@ -7,6 +7,10 @@
 //
 //   npm ci
 //   node receipt-computer.js --addr 127.0.0.1:50051 --state last-id.txt
+//
+// With --ca, --cert and --key (or SHIKAKU_CA, SHIKAKU_CERT, SHIKAKU_KEY), from
+// `shikaku tls client NAME --role reception`, it talks TLS and presents its certificate; without
+// them, plaintext (which shikakud allows on loopback only).
 "use strict";
 
 const fs = require("node:fs");
@@ -23,10 +27,37 @@ const { values: args } = parseArgs({
     date: { type: "string", default: "" },
     state: { type: "string" },
     "exit-after": { type: "string" },
+    ca: { type: "string", default: process.env.SHIKAKU_CA },
+    cert: { type: "string", default: process.env.SHIKAKU_CERT },
+    key: { type: "string", default: process.env.SHIKAKU_KEY },
+    "tls-domain": { type: "string", default: process.env.SHIKAKU_TLS_DOMAIN },
   },
 });
 const exitAfter = args["exit-after"] === undefined ? null : Number(args["exit-after"]);
-const target = args.addr.replace(/^http:\/\//, "");
+const target = args.addr.replace(/^https?:\/\//, "");
+
+// TLS when TLS files are given or the address is https://, else plaintext.
+function channelCredentials() {
+  const tls = args.addr.startsWith("https://") || args.ca || args.cert || args.key;
+  if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} };
+  if (Boolean(args.cert) !== Boolean(args.key)) {
+    console.error("receipt-computer: --cert and --key (SHIKAKU_CERT, SHIKAKU_KEY) go together");
+    process.exit(2);
+  }
+  const read = (file) => {
+    if (!file) return null;
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      console.error(`receipt-computer: cannot read ${file}: ${e.message}`);
+      process.exit(2);
+    }
+  };
+  const credentials = grpc.credentials.createSsl(read(args.ca), read(args.key), read(args.cert));
+  const domain = args["tls-domain"];
+  return { credentials, options: domain ? { "grpc.ssl_target_name_override": domain } : {} };
+}
+const channel = channelCredentials();
 
 const definition = protoLoader.loadSync("shikaku/v1/reception.proto", {
   includeDirs: [PROTO_ROOT],
@@ -58,7 +89,7 @@ let printed = 0;
 let backoff = 100;
 
 function watch() {
-  const client = new v1.ReceptionService(target, grpc.credentials.createInsecure());
+  const client = new v1.ReceptionService(target, channel.credentials, channel.options);
   const call = client.WatchReceptions({ date: args.date, afterId: last.toString() });
   let reconnecting = false;
   const again = (why) => {

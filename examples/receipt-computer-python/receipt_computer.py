@@ -7,6 +7,10 @@ entry it already has (same id).
 
     python3 generate.py                      # once: code from ../../proto
     python3 receipt_computer.py --addr 127.0.0.1:50051 --state last-id.txt
+
+With --ca, --cert and --key (or SHIKAKU_CA, SHIKAKU_CERT, SHIKAKU_KEY), from
+`shikaku tls client NAME --role reception`, it talks TLS and presents its certificate; without
+them, plaintext (which shikakud allows on loopback only).
 """
 
 import argparse
@@ -38,6 +42,28 @@ def save(path, last):
         os.replace(tmp, path)
 
 
+def channel_for(target, args):
+    """A TLS channel when TLS files are given or the address was https://, else plaintext."""
+    if not (args.tls or args.ca or args.cert or args.key):
+        return grpc.insecure_channel(target)
+    if bool(args.cert) != bool(args.key):
+        raise SystemExit("receipt_computer: --cert and --key (SHIKAKU_CERT, SHIKAKU_KEY) go together")
+
+    def read(path):
+        try:
+            return pathlib.Path(path).read_bytes() if path else None
+        except OSError as e:
+            raise SystemExit(f"receipt_computer: cannot read {path}: {e.strerror}")
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca),
+        private_key=read(args.key),
+        certificate_chain=read(args.cert),
+    )
+    options = [("grpc.ssl_target_name_override", args.tls_domain)] if args.tls_domain else []
+    return grpc.secure_channel(target, credentials, options=options)
+
+
 def line(entry):
     return json.dumps(
         {
@@ -58,15 +84,24 @@ def main():
     parser.add_argument("--date", default="", help="受付日; today (JST) when empty")
     parser.add_argument("--state", help="file keeping the last recorded 受付番号")
     parser.add_argument("--exit-after", type=int, help="stop after this many entries")
+    parser.add_argument("--ca", default=os.environ.get("SHIKAKU_CA"),
+                        help="the facility CA (ca.pem); connects with TLS")
+    parser.add_argument("--cert", default=os.environ.get("SHIKAKU_CERT"),
+                        help="this client's certificate (cert.pem); needs --key")
+    parser.add_argument("--key", default=os.environ.get("SHIKAKU_KEY"),
+                        help="this client's private key (key.pem); needs --cert")
+    parser.add_argument("--tls-domain", default=os.environ.get("SHIKAKU_TLS_DOMAIN"),
+                        help="the name shikakud's certificate must carry (default: the address's host)")
     args = parser.parse_args()
-    target = args.addr.removeprefix("http://")
+    args.tls = args.addr.startswith("https://")
+    target = args.addr.removeprefix("http://").removeprefix("https://")
 
     last = load(args.state)
     printed = 0
     backoff = 0.1
     while True:
         try:
-            with grpc.insecure_channel(target) as channel:
+            with channel_for(target, args) as channel:
                 stub = reception_pb2_grpc.ReceptionServiceStub(channel)
                 request = reception_pb2.WatchReceptionsRequest(date=args.date, after_id=last)
                 for entry in stub.WatchReceptions(request):

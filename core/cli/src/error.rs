@@ -18,8 +18,18 @@ pub enum CliError {
     Input(String),
     /// The answer arrived but could not be printed. Exit code 1.
     Output(String),
+    /// The TLS flags name files that cannot be used: a usage error, exit code 2.
+    Setup(String),
+    /// A `shikaku tls` command failed on the data directory's files. Exit code 1.
+    Pki(shikaku_pki::PkiError),
     /// Whoever read our output stopped reading (`| head`): stop quietly, as Unix tools do.
     StdoutClosed,
+}
+
+impl From<shikaku_pki::PkiError> for CliError {
+    fn from(error: shikaku_pki::PkiError) -> Self {
+        CliError::Pki(error)
+    }
 }
 
 impl From<Status> for CliError {
@@ -43,8 +53,16 @@ impl CliError {
                 eprintln!("error: {message}");
                 ExitCode::from(2)
             }
+            CliError::Setup(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
             CliError::Output(message) => {
                 eprintln!("error: {message}");
+                ExitCode::from(1)
+            }
+            CliError::Pki(error) => {
+                eprintln!("error: {error}");
                 ExitCode::from(1)
             }
             CliError::StdoutClosed => ExitCode::SUCCESS,

@@ -2,7 +2,8 @@
 //!
 //! Each subcommand makes one gRPC call and prints the answer, as tables for people or as canonical
 //! protobuf JSON (`--json`) for scripts. This file holds the global flags and the dispatch; each
-//! subcommand lives in its own module with its arguments.
+//! subcommand lives in its own module with its arguments. `shikaku tls` is the exception: it
+//! works on the daemon's files, not over RPC.
 
 mod activation;
 mod bulk;
@@ -15,8 +16,11 @@ mod readers;
 mod reception;
 mod result_view;
 mod secret;
+mod tls;
+mod transport;
 mod visual_check;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +30,7 @@ use tonic::transport::Endpoint;
 use crate::client::CallerMetadata;
 use crate::error::CliError;
 use crate::output::Format;
+use crate::transport::TlsFiles;
 
 /// Listed apart in every subcommand's help, after the subcommand's own options.
 const GLOBAL: &str = "Global options";
@@ -72,6 +77,36 @@ struct Cli {
     )]
     operator: Option<AsciiMetadataValue>,
 
+    /// The facility CA (ca.pem from `shikaku tls client`); connects with TLS, trusting only it.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "SHIKAKU_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+
+    /// This client's certificate (cert.pem), presented to shikakud; needs --key.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "SHIKAKU_CERT",
+        value_name = "FILE",
+        requires = "key"
+    )]
+    cert: Option<PathBuf>,
+
+    /// This client's private key (key.pem); needs --cert.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "SHIKAKU_KEY",
+        value_name = "FILE",
+        requires = "cert"
+    )]
+    key: Option<PathBuf>,
+
+    /// The name shikakud's certificate must carry (default: the host of --addr).
+    #[arg(long, global = true, help_heading = GLOBAL, env = "SHIKAKU_TLS_DOMAIN", value_name = "NAME")]
+    tls_domain: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +134,10 @@ enum Command {
     /// 一括照会: bulk checks from a CSV file, with progress, results as CSV.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
+    /// The facility's certificates (TLS): init, client, revoke, list. Works on the data
+    /// directory's files, without the daemon.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -113,8 +152,30 @@ async fn main() -> ExitCode {
         terminal: cli.terminal,
         operator: cli.operator,
     };
-    let channel = client::connect(cli.addr, caller);
-    let outcome: Result<(), CliError> = match cli.command {
+    let outcome = match cli.command {
+        Command::Tls(command) => tls::run(command, format),
+        command => {
+            let tls = TlsFiles {
+                ca: cli.ca,
+                cert: cli.cert,
+                key: cli.key,
+                domain: cli.tls_domain,
+            };
+            match transport::secure(cli.addr, &tls) {
+                Ok(endpoint) => call(command, client::connect(endpoint, caller), format).await,
+                Err(error) => Err(error),
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.report(format),
+    }
+}
+
+/// Runs one RPC subcommand.
+async fn call(command: Command, channel: client::Channel, format: Format) -> Result<(), CliError> {
+    match command {
         Command::Check(command) => check::run(command, channel, format).await,
         Command::Readers(command) => readers::run(command, channel, format).await,
         Command::Activation(command) => activation::run(command, channel, format).await,
@@ -122,10 +183,7 @@ async fn main() -> ExitCode {
         Command::Plugins(command) => plugins::run(command, channel, format).await,
         Command::Reception(command) => reception::run(command, channel, format).await,
         Command::Bulk(command) => bulk::run(command, channel, format).await,
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => error.report(format),
+        Command::Tls(command) => tls::run(command, format),
     }
 }
 
@@ -149,5 +207,38 @@ mod tests {
         assert!(none.is_err());
         let one = Cli::try_parse_from(["shikaku", "check", "card", "--reader", "r", "--face"]);
         assert!(one.is_ok());
+    }
+
+    #[test]
+    fn client_certificate_and_key_go_together() {
+        let cert_only = Cli::try_parse_from(["shikaku", "--cert", "c.pem", "readers", "list"]);
+        assert!(cert_only.is_err());
+        let both = Cli::try_parse_from([
+            "shikaku", "readers", "list", "--ca", "ca.pem", "--cert", "c.pem", "--key", "k.pem",
+        ]);
+        assert!(both.is_ok());
+    }
+
+    #[test]
+    fn tls_commands_default_to_the_daemons_data_dir() {
+        let cli = Cli::try_parse_from([
+            "shikaku", "tls", "client", "kiosk-1", "--role", "kiosk", "--out", "out",
+        ])
+        .unwrap();
+        let Command::Tls(tls::TlsCommand::Client { data, days, .. }) = cli.command else {
+            panic!("parsed as tls client");
+        };
+        if std::env::var_os("SHIKAKU_DATA_DIR").is_none() {
+            assert_eq!(data.path, PathBuf::from("data"), "shikakud's default");
+        }
+        assert_eq!(days, 365);
+        let bad_role = Cli::try_parse_from([
+            "shikaku", "tls", "client", "k", "--role", "local", "--out", "o",
+        ]);
+        assert!(bad_role.is_err());
+        let too_long = Cli::try_parse_from([
+            "shikaku", "tls", "client", "k", "--role", "kiosk", "--out", "o", "--days", "826",
+        ]);
+        assert!(too_long.is_err());
     }
 }

@@ -1,72 +1,30 @@
-//! Placeholder of the agreed API; the real crate replaces this file.
-use std::path::{Path, PathBuf};
+//! The facility PKI of shikakud (施設の証明書): a CA made by `shikaku tls init`, the daemon's
+//! server certificate, and one client certificate per kiosk, receipt computer or administrator,
+//! whose subject names the client (CN) and its role (OU).
+//!
+//! Everything lives in `<data_dir>/tls` (mode 0700; keys 0600):
+//! `ca.pem`, `ca.key`, `server.pem`, `server.key`, `clients/<NAME>.pem` (copies of the issued
+//! certificates, for `list` and `revoke`) and `revoked` (one lower-case hex serial per line).
+//! The daemon reads the server's files with [`load_server`], names a caller with
+//! [`client_identity`] and checks [`Revocations`] on every handshake.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Kiosk,
-    Reception,
-    Admin,
-}
+mod authority;
+mod cert;
+mod error;
+mod files;
+mod list;
+mod paths;
+mod revocation;
+mod role;
+mod server;
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Kiosk, Role::Reception, Role::Admin];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Kiosk => "kiosk",
-            Role::Reception => "reception",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PkiError {
-    #[error("{0}")]
-    Other(String),
-}
-
-pub struct ClientIdentity {
-    pub name: String,
-    pub role: Role,
-    pub serial: String,
-}
-
-pub fn client_identity(_cert_der: &[u8]) -> Result<ClientIdentity, PkiError> {
-    Err(PkiError::Other("placeholder".into()))
-}
-
-pub struct ServerFiles {
-    pub ca_pem: Vec<u8>,
-    pub cert_pem: Vec<u8>,
-    pub key_pem: zeroize::Zeroizing<Vec<u8>>,
-}
-
-pub fn load_server(_data_dir: &Path) -> Result<Option<ServerFiles>, PkiError> {
-    Ok(None)
-}
-
-pub struct TlsPaths {
-    dir: PathBuf,
-}
-
-impl TlsPaths {
-    pub fn new(data_dir: &Path) -> Self {
-        Self {
-            dir: data_dir.join("tls"),
-        }
-    }
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-pub struct Revocations;
-
-impl Revocations {
-    pub fn new(_data_dir: &Path) -> Self {
-        Self
-    }
-    pub fn is_revoked(&self, _serial: &str) -> bool {
-        false
-    }
-}
+pub use authority::{
+    CLIENT_DAYS, InitReport, IssuedClient, MAX_CLIENT_DAYS, default_hosts, init, issue_client,
+    issue_client_for_period,
+};
+pub use error::PkiError;
+pub use list::{CertSummary, list};
+pub use paths::TlsPaths;
+pub use revocation::{Revocations, revoke};
+pub use role::Role;
+pub use server::{ClientIdentity, ServerFiles, client_identity, load_server};

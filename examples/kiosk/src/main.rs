@@ -1,8 +1,15 @@
 //! A re-visit kiosk (再来受付機) talking to shikakud: the patient places the My Number card on the
 //! kiosk's reader, enters the PIN (or looks at the face-auth camera), and the kiosk shows where to
-//! go next. `--repeat N` runs N check-ins and prints their end-to-end latency.
+//! go next. `--repeat N` runs N check-ins and prints their end-to-end latency. With `--ca`,
+//! `--cert` and `--key` (from `shikaku tls client NAME --role kiosk`) it talks TLS.
+//!
+//! When the card has one PIN try left, shikakud refuses the check before the PIN is sent
+//! (PIN_LAST_TRY); the kiosk warns the patient that a wrong PIN locks the card and repeats the
+//! check only if the patient says yes.
 
-use std::io::BufRead;
+mod tls;
+
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,9 +17,12 @@ use clap::Parser;
 use shikaku_proto::v1::check_by_card_request::Identity;
 use shikaku_proto::v1::reception_service_client::ReceptionServiceClient;
 use shikaku_proto::v1::{
-    CheckByCardRequest, CheckInRequest, FaceIdentity, KioskInstruction, PinIdentity,
+    CheckByCardRequest, CheckInRequest, CheckInResponse, FaceIdentity, KioskInstruction,
+    PinIdentity,
 };
+use tonic::Status;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 /// Example re-visit kiosk client of shikakud.
 #[derive(Parser)]
@@ -29,6 +39,8 @@ struct Args {
     /// Check in this many times and print the latency of each call.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 fn read_pin() -> Result<String, String> {
@@ -43,11 +55,12 @@ fn read_pin() -> Result<String, String> {
     Ok(line.trim().to_owned())
 }
 
-fn request(reader: &str, pin: Option<&str>) -> CheckInRequest {
+/// `last_try_acknowledged`: the patient was warned that the card has one PIN try left.
+fn request(reader: &str, pin: Option<&str>, last_try_acknowledged: bool) -> CheckInRequest {
     let identity = match pin {
         Some(pin) => Identity::Pin(PinIdentity {
             pin: pin.into(),
-            ..Default::default()
+            last_try_acknowledged,
         }),
         None => Identity::Face(FaceIdentity {}),
     };
@@ -60,6 +73,51 @@ fn request(reader: &str, pin: Option<&str>) -> CheckInRequest {
     }
 }
 
+/// Whether shikakud refused the check because the card has one PIN try left.
+fn is_last_try(status: &Status) -> bool {
+    status
+        .get_error_details()
+        .error_info()
+        .is_some_and(|info| info.reason == "PIN_LAST_TRY")
+}
+
+/// Warns the patient and asks; only "y" or "yes" goes on. Read from stdin, after the PIN.
+fn patient_risks_last_try() -> Result<bool, String> {
+    eprintln!(
+        "注意: このカードの暗証番号は、あと1回しか試せません。間違えるとカードがロックされます。"
+    );
+    eprintln!("Warning: this card has one PIN try left. A wrong PIN locks the card.");
+    eprint!("続けますか? (y/N) ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the answer from stdin: {e}"))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// One check-in; on PIN_LAST_TRY, repeated with the acknowledgement once the patient agrees.
+async fn check_in(
+    client: &mut ReceptionServiceClient<Channel>,
+    reader: &str,
+    pin: Option<&str>,
+) -> Result<CheckInResponse, String> {
+    let mut acknowledged = false;
+    loop {
+        match client.check_in(request(reader, pin, acknowledged)).await {
+            Ok(answer) => return Ok(answer.into_inner()),
+            Err(status) if pin.is_some() && !acknowledged && is_last_try(&status) => {
+                if !patient_risks_last_try()? {
+                    return Err("check-in cancelled: the card has one PIN try left".into());
+                }
+                acknowledged = true;
+            }
+            Err(s) => return Err(format!("check-in failed: {:?}: {}", s.code(), s.message())),
+        }
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -67,8 +125,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn run(args: Args) -> Result<(), String> {
     let pin = if args.face { None } else { Some(read_pin()?) };
-    let channel = Channel::from_shared(args.addr.clone())
-        .map_err(|e| format!("bad address: {e}"))?
+    let channel = tls::endpoint(&args.addr, &args.tls)?
         .connect()
         .await
         .map_err(|e| format!("cannot reach shikakud at {}: {e}", args.addr))?;
@@ -76,11 +133,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut times = Vec::new();
     for _ in 0..args.repeat.max(1) {
         let started = Instant::now();
-        let answer = client
-            .check_in(request(&args.reader, pin.as_deref()))
-            .await
-            .map_err(|s| format!("check-in failed: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
+        let answer = check_in(&mut client, &args.reader, pin.as_deref()).await?;
         times.push(started.elapsed());
         if args.repeat <= 1 {
             let entry = answer.entry.unwrap_or_default();

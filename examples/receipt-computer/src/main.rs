@@ -3,7 +3,10 @@
 //! entry it recorded (kept in `--state`), skipping any entry it already has (same id).
 //!
 //! Output: one JSON object per entry, `{"id", "date", "patient_number", "name", "status", "source"}`
-//! — the same lines the Python and Node examples print.
+//! — the same lines the Python and Node examples print. With `--ca`, `--cert` and `--key` (from
+//! `shikaku tls client NAME --role reception`) it talks TLS.
+
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +15,6 @@ use std::time::Duration;
 use clap::Parser;
 use shikaku_proto::v1::reception_service_client::ReceptionServiceClient;
 use shikaku_proto::v1::{ReceptionEntry, ReceptionSource, ReceptionStatus, WatchReceptionsRequest};
-use tonic::transport::Endpoint;
 
 /// Example receipt-computer client of shikakud.
 #[derive(Parser)]
@@ -29,6 +31,8 @@ struct Args {
     /// Stop after this many entries (for tests and demos); run until killed when omitted.
     #[arg(long)]
     exit_after: Option<u64>,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 fn load(path: Option<&Path>) -> u64 {
@@ -61,8 +65,7 @@ fn line(e: &ReceptionEntry) -> String {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let endpoint =
-        Endpoint::from_shared(args.addr.clone()).map_err(|e| format!("bad address: {e}"))?;
+    let endpoint = tls::endpoint(&args.addr, &args.tls)?;
     let mut last = load(args.state.as_deref());
     let mut printed = 0u64;
     let mut backoff = Duration::from_millis(100);
