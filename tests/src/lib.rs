@@ -40,15 +40,22 @@ impl TestDaemon {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_prepared(|_| {}, adjust).await
+    }
+
+    /// Starts a daemon on a data directory `prepare` has set up first (e.g. `shikaku tls
+    /// init`). A daemon serving TLS gets a `channel` that cannot talk to it; tests connect
+    /// with their own credentials.
+    pub async fn start_prepared(
+        prepare: impl FnOnce(&Path),
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
         let mut config = test_config(&dir);
         adjust(&mut config);
         let running = Running::start(&config).await.expect("daemon starts");
-        let channel = Channel::from_shared(running.url())
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect");
+        let channel = Channel::from_shared(running.url()).unwrap().connect_lazy();
         Self {
             running,
             channel,
