@@ -244,3 +244,33 @@ async fn a_network_address_without_tls_or_with_the_simulator_is_refused() {
     let running = shikaku_daemon::Running::start(&config).await.unwrap();
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_past_its_rate_is_told_when_to_come_back() {
+    let d = tls_daemon(|c| c.rate_limits.card_checks = 2).await;
+    let desk = client(&d, "desk-2", Role::Reception).await;
+    let mut qualification = pb::qualification_service_client::QualificationServiceClient::new(desk);
+    for _ in 0..2 {
+        qualification
+            .check_by_card(check_in("sim-taro").card.unwrap())
+            .await
+            .unwrap();
+    }
+    let e = qualification
+        .check_by_card(check_in("sim-taro").card.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    let (why, meta) = reason(&e);
+    assert_eq!(
+        (why.as_str(), meta["limit"].as_str()),
+        ("RATE_LIMITED", "2/min")
+    );
+    use tonic_types::StatusExt;
+    let wait = e.get_details_retry_info().unwrap().retry_delay.unwrap();
+    assert!(
+        wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+        "{wait:?}"
+    );
+    d.running.stop().await.unwrap();
+}

@@ -34,6 +34,31 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// What particular clients may do beyond their certificate's role (`[[clients]]`).
     pub clients: Vec<ClientConfig>,
+    /// Calls per minute each client may make of the costly or risky operations.
+    pub rate_limits: RateLimits,
+}
+
+/// Per-client limits, as calls per minute (a token bucket that holds a minute's worth); 0 turns
+/// a limit off. A loopback `local` caller is not limited.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// CheckByCard and CheckIn.
+    pub card_checks: u32,
+    /// RedeemActivationCode (each wrong code costs a slow hash).
+    pub redemptions: u32,
+    /// IssueActivationCode and IssueVisualCheckPassword.
+    pub issuance: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            card_checks: 60,
+            redemptions: 10,
+            issuance: 10,
+        }
+    }
 }
 
 /// One `[[clients]]` entry: narrows what the client with this certificate name may do.
@@ -194,6 +219,7 @@ impl Default for Config {
             bulk: BulkConfig::default(),
             plugins: Vec::new(),
             clients: Vec::new(),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -233,6 +259,7 @@ const ENV_KEYS: &[&str] = &[
     "simulator",
     "reception",
     "bulk",
+    "rate_limits",
 ];
 
 #[derive(Debug, thiserror::Error)]

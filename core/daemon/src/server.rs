@@ -209,7 +209,10 @@ impl Daemon {
         Ok(Self {
             context,
             tls,
-            policy: Arc::new(crate::auth::Policy::new(&config.clients)),
+            policy: Arc::new(crate::auth::Policy::new(
+                &config.clients,
+                config.rate_limits,
+            )),
             readers,
             simulated_readers,
             simulator,
