@@ -1,0 +1,51 @@
+//! The real `shikakud` under a stand-in for systemd's notify socket (`Type=notify`,
+//! `WatchdogSec=` in deploy/shikakud.service): READY=1 once it serves, WATCHDOG=1 at half the
+//! watchdog timeout, STOPPING=1 on SIGTERM.
+#![cfg(unix)]
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use shikaku_tests::bin;
+
+/// The next state line, waiting at most 30 s.
+fn next(socket: &UnixDatagram) -> String {
+    let mut buffer = [0; 256];
+    let n = socket
+        .recv(&mut buffer)
+        .expect("a notification within 30 s");
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+#[test]
+fn shikakud_says_ready_pings_the_watchdog_and_says_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let systemd = UnixDatagram::bind(&path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut child = Command::new(bin("shikakud"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .current_dir(dir.path())
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "200000")
+        .env_remove("WATCHDOG_PID")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    assert_eq!(next(&systemd), "READY=1");
+    assert_eq!(next(&systemd), "WATCHDOG=1");
+    assert_eq!(next(&systemd), "WATCHDOG=1");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let stopping = std::iter::repeat_with(|| next(&systemd)).find(|line| line != "WATCHDOG=1");
+    assert_eq!(stopping.as_deref(), Some("STOPPING=1"));
+    assert!(child.wait().unwrap().success());
+}
