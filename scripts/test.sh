@@ -96,7 +96,7 @@ cargo fmt --all -- --check
 section "systemd-analyze security deploy/shikakud.service"
 # The unit's exposure score (0 = locked down, 10 = exposed); more than the threshold fails.
 if command -v systemd-analyze >/dev/null; then
-    systemd-analyze security --offline=yes --threshold=25 deploy/shikakud.service | tail -n 1
+    systemd-analyze security --offline=yes --threshold=20 deploy/shikakud.service | tail -n 1
 else
     echo "skipped: systemd-analyze is not installed (apt-get install systemd)"
 fi

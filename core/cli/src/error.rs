@@ -18,6 +18,8 @@ pub enum CliError {
     Input(String),
     /// The answer arrived but could not be printed. Exit code 1.
     Output(String),
+    /// `shikaku health`: the daemon answered, and not SERVING (already printed). Exit code 1.
+    NotServing,
     /// Whoever read our output stopped reading (`| head`): stop quietly, as Unix tools do.
     StdoutClosed,
 }
@@ -47,6 +49,7 @@ impl CliError {
                 eprintln!("error: {message}");
                 ExitCode::from(1)
             }
+            CliError::NotServing => ExitCode::from(1),
             CliError::StdoutClosed => ExitCode::SUCCESS,
         }
     }

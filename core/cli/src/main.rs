@@ -9,6 +9,7 @@ mod bulk;
 mod check;
 mod client;
 mod error;
+mod health;
 mod output;
 mod plugins;
 mod readers;
@@ -99,6 +100,8 @@ enum Command {
     /// 一括照会: bulk checks from a CSV file, with progress, results as CSV.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
+    /// Whether the daemon serves (gRPC health); exits non-zero when it does not.
+    Health(health::HealthCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -122,6 +125,7 @@ async fn main() -> ExitCode {
         Command::Plugins(command) => plugins::run(command, channel, format).await,
         Command::Reception(command) => reception::run(command, channel, format).await,
         Command::Bulk(command) => bulk::run(command, channel, format).await,
+        Command::Health(command) => health::run(command, channel, format).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
