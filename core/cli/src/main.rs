@@ -16,6 +16,7 @@ mod readers;
 mod reception;
 mod result_view;
 mod secret;
+mod text_encoding;
 mod visual_check;
 
 use std::process::ExitCode;
