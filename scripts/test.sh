@@ -4,8 +4,8 @@
 #     scripts/test.sh
 #
 # installs what the tests need (only what is missing), starts pcscd, and runs every check CI runs:
-# rustfmt, clippy, the whole test suite (the Python and Node clients and the PC/SC tests
-# included), the systemd unit's security score, cargo deny and a brief fuzz run. CI (.ci/run) runs exactly
+# rustfmt, the systemd unit's security score, cargo deny, clippy, the whole test suite (the Python
+# and Node clients and the PC/SC tests included) and a brief fuzz run. CI (.ci/run) runs exactly
 # this. Run it as root or as a user who may sudo (apt-get and pcscd need root).
 #
 # Environment: SHIKAKU_FUZZ_SECONDS (default 20) for the fuzz run.
@@ -98,7 +98,8 @@ section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
 section "systemd-analyze security deploy/shikakud.service"
-# The unit's exposure score (0 = locked down, 10 = exposed); more than the threshold fails.
+# The unit's exposure score (0 = locked down, 10 = exposed; 1.2 now); above 2.0 fails
+# (--threshold counts tenths).
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze security --offline=yes --threshold=20 deploy/shikakud.service | tail -n 1
 else
