@@ -22,6 +22,8 @@ pub enum CliError {
     Setup(String),
     /// A `shikaku tls` command failed on the data directory's files. Exit code 1.
     Pki(shikaku_pki::PkiError),
+    /// `shikaku health`: the daemon answered, and not SERVING (already printed). Exit code 1.
+    NotServing,
     /// Whoever read our output stopped reading (`| head`): stop quietly, as Unix tools do.
     StdoutClosed,
 }
@@ -65,6 +67,7 @@ impl CliError {
                 eprintln!("error: {error}");
                 ExitCode::from(1)
             }
+            CliError::NotServing => ExitCode::from(1),
             CliError::StdoutClosed => ExitCode::SUCCESS,
         }
     }

@@ -10,12 +10,14 @@ mod bulk;
 mod check;
 mod client;
 mod error;
+mod health;
 mod output;
 mod plugins;
 mod readers;
 mod reception;
 mod result_view;
 mod secret;
+mod text_encoding;
 mod tls;
 mod transport;
 mod visual_check;
@@ -138,6 +140,8 @@ enum Command {
     /// directory's files, without the daemon.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Whether the daemon serves (gRPC health); exits non-zero when it does not.
+    Health(health::HealthCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -184,6 +188,7 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::Reception(command) => reception::run(command, channel, format).await,
         Command::Bulk(command) => bulk::run(command, channel, format).await,
         Command::Tls(command) => tls::run(command, format),
+        Command::Health(command) => health::run(command, channel, format).await,
     }
 }
 
