@@ -263,6 +263,7 @@ async fn run(args: Args) -> Result<Vec<Row>, String> {
     )
     .issue_visual_check_password(pb::IssueVisualCheckPasswordRequest {
         account_id: "staff01".into(),
+        ..Default::default()
     })
     .await
     .map_err(|s| s.message().to_owned())?

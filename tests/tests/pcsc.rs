@@ -96,6 +96,7 @@ async fn issue_password(d: &TestDaemon) -> String {
     d.visual_check()
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

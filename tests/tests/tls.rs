@@ -70,6 +70,7 @@ fn check_in(reader: &str) -> CheckInRequest {
             })),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
@@ -105,6 +106,7 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
         pb::activation_code_service_client::ActivationCodeServiceClient::new(kiosk.clone())
             .issue_activation_code(IssueActivationCodeRequest {
                 device_memo: "rogue".into(),
+                ..Default::default()
             })
             .await
             .unwrap_err(),
@@ -117,6 +119,7 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
         )
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err(),

@@ -95,6 +95,7 @@ pub async fn run(command: BulkCommand, channel: Channel, format: Format) -> Resu
                 items,
                 confirmation_date: date.unwrap_or_default(),
                 label,
+                ..Default::default()
             };
             let job = client
                 .start_bulk_check(request)

@@ -66,6 +66,8 @@ pub struct Context {
     pub bulk: bulk::Jobs,
     /// Keys the hash of a person on audit lines.
     pub people: crate::audit::PersonKey,
+    /// First answers to requests with an id, for repeats.
+    pub replays: crate::replay::Replays,
     /// Cards known to have one PIN try left.
     pub pin_guard: crate::workflow::card_check::PinGuard,
 }

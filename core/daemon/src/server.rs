@@ -198,6 +198,7 @@ impl Daemon {
             ),
             bulk: bulk::Jobs::new(config.bulk.concurrency),
             pin_guard: Default::default(),
+            replays: Default::default(),
             people: crate::audit::PersonKey::load_or_create(&config.data_dir)
                 .map_err(DaemonError::AuditKey)?,
             store,

@@ -17,7 +17,7 @@ use shikaku_domain::{Validator, ValueError};
 use shikaku_store::{ActivationRecord, WriteOp};
 use tonic::{Request, Response, Status};
 
-use crate::audit::audited;
+use crate::audit::{Caller, audited};
 use crate::context::Context;
 use crate::error::ServiceError;
 
@@ -70,7 +70,8 @@ impl ActivationCodeService for ActivationCodes {
     ) -> Result<Response<IssueActivationCodeResponse>, Status> {
         let ctx = &self.0;
         let operation = "IssueActivationCode";
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             operation,
@@ -99,8 +100,11 @@ impl ActivationCodeService for ActivationCodes {
                     record: Some(to_pb(record)),
                 })
             },
-        )
-        .await
+        );
+        self.0
+            .replays
+            .once(&caller, "IssueActivationCode", &id, run)
+            .await
     }
 
     async fn list_activation_codes(

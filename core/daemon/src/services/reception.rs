@@ -51,7 +51,8 @@ impl ReceptionService for Receptions {
         request: Request<CheckInRequest>,
     ) -> Result<Response<CheckInResponse>, Status> {
         let ctx = &self.0;
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             "CheckIn",
@@ -102,8 +103,8 @@ impl ReceptionService for Receptions {
                     entry: Some(entry),
                 })
             },
-        )
-        .await
+        );
+        self.0.replays.once(&caller, "CheckIn", &id, run).await
     }
 
     async fn link_patient(
@@ -111,7 +112,8 @@ impl ReceptionService for Receptions {
         request: Request<LinkPatientRequest>,
     ) -> Result<Response<LinkPatientResponse>, Status> {
         let ctx = &self.0;
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             "LinkPatient",
@@ -160,8 +162,8 @@ impl ReceptionService for Receptions {
                     created,
                 })
             },
-        )
-        .await
+        );
+        self.0.replays.once(&caller, "LinkPatient", &id, run).await
     }
 
     async fn list_patient_links(
