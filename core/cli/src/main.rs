@@ -6,6 +6,7 @@
 //! works on the daemon's files, not over RPC.
 
 mod activation;
+mod audit;
 mod bulk;
 mod check;
 mod client;
@@ -140,6 +141,8 @@ enum Command {
     /// directory's files, without the daemon.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// The audit trail: who did and read what, and when (admin).
+    Audit(audit::AuditArgs),
     /// Whether the daemon serves (gRPC health); exits non-zero when it does not.
     Health(health::HealthCommand),
 }
@@ -189,6 +192,7 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::Bulk(command) => bulk::run(command, channel, format).await,
         Command::Tls(command) => tls::run(command, format),
         Command::Health(command) => health::run(command, channel, format).await,
+        Command::Audit(args) => audit::run(args, channel, format).await,
     }
 }
 
