@@ -76,10 +76,9 @@ fn log(rig: &Rig) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_card_is_refused_before_the_pin_leaves_the_host() {
-    let Some(rig) = Rig::start_or_skip(
-        "a_locked_card_is_refused_before_the_pin_leaves_the_host",
-        1,
-    ) else {
+    let Some(rig) =
+        Rig::start_or_skip("a_locked_card_is_refused_before_the_pin_leaves_the_host", 1)
+    else {
         return;
     };
     let reader = rig.reader(0).name().to_owned();
@@ -123,8 +122,7 @@ async fn a_locked_card_is_refused_before_the_pin_leaves_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_pulled_at_the_first_apdu_is_card_removed() {
-    let Some(rig) = Rig::start_or_skip("a_card_pulled_at_the_first_apdu_is_card_removed", 1)
-    else {
+    let Some(rig) = Rig::start_or_skip("a_card_pulled_at_the_first_apdu_is_card_removed", 1) else {
         return;
     };
     let reader = rig.reader(0).name().to_owned();

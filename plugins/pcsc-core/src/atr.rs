@@ -80,7 +80,10 @@ mod tests {
         let short = [
             0x3B, 0xC5, 0xFF, 0x81, 0x31, 0xFB, 0x45, 0x80, 0x73, 0xC6, 0x01, 0x00, 0x00,
         ];
-        assert_eq!(extended_length(&short), ExtendedLengthDeclaration::ShortOnly);
+        assert_eq!(
+            extended_length(&short),
+            ExtendedLengthDeclaration::ShortOnly
+        );
         // Contactless type B pseudo-ATR: no card capabilities, so no declaration either way.
         let contactless = [
             0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F,

@@ -72,7 +72,10 @@ mod tests {
         let len = memory.answers.lock().unwrap().len();
         assert!(len <= MAX_ANSWERS, "{len}");
         assert_eq!(
-            memory.recall(&format!("reader {}", MAX_ANSWERS * 2 - 1), Medium::MyNumberCard),
+            memory.recall(
+                &format!("reader {}", MAX_ANSWERS * 2 - 1),
+                Medium::MyNumberCard
+            ),
             Some(true)
         );
     }

@@ -227,13 +227,13 @@ impl PcscReaders {
             .connect(&name, ShareMode::Exclusive, Protocols::ANY)
             .map_err(|e| connect_error(e, reader))?;
         // The card was there a moment ago: any failure now means it left.
-        let atr = card
-            .status2_owned()
-            .map(|s| s.atr().to_vec())
-            .map_err(|e| match connect_error(e, reader) {
-                ReaderError::NoCard => ReaderError::CardRemoved,
-                other => other,
-            })?;
+        let atr =
+            card.status2_owned()
+                .map(|s| s.atr().to_vec())
+                .map_err(|e| match connect_error(e, reader) {
+                    ReaderError::NoCard => ReaderError::CardRemoved,
+                    other => other,
+                })?;
         let plan = match self.config.extended_length {
             ExtendedLength::Always => ReadPlan::Fixed { extended: true },
             ExtendedLength::Never => ReadPlan::Fixed { extended: false },

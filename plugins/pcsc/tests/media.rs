@@ -31,10 +31,9 @@ fn reads(rig: &Rig) -> (usize, usize) {
 
 #[test]
 fn a_my_number_card_takes_ten_apdus_with_one_extended_read() {
-    let Some(rig) = Rig::start_or_skip(
-        "a_my_number_card_takes_ten_apdus_with_one_extended_read",
-        1,
-    ) else {
+    let Some(rig) =
+        Rig::start_or_skip("a_my_number_card_takes_ten_apdus_with_one_extended_read", 1)
+    else {
         return;
     };
     rig.insert(0, "taro").unwrap();
