@@ -160,16 +160,16 @@ impl PcscSession {
         redact: bool,
         deadline: Instant,
     ) -> Result<Response, ReaderError> {
-        match self.send(apdu, redact, deadline)? {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                let err = transmit_error(e);
-                if err == ReaderError::CardRemoved {
-                    self.let_go();
-                }
-                Err(err)
-            }
+        self.send(apdu, redact, deadline)?.map_err(|e| self.fail(e))
+    }
+
+    /// Maps a PC/SC error, letting go of a card that left.
+    fn fail(&mut self, e: pcsc::Error) -> ReaderError {
+        let err = transmit_error(e);
+        if err == ReaderError::CardRemoved {
+            self.let_go();
         }
+        err
     }
 
     /// Sends one APDU, handing back a PC/SC error unmapped for the caller to judge.
@@ -315,10 +315,7 @@ impl PcscSession {
         let apdu = apdu::command([0x00, 0xB0, p1, p2], &[], Some(length), true);
         match self.send(&apdu, false, deadline)? {
             Ok(response) => self.complete(&apdu, response, false, deadline).map(Some),
-            Err(e) if ends_the_check(e) => {
-                self.let_go();
-                Err(transmit_error(e))
-            }
+            Err(e) if ends_the_check(e) => Err(self.fail(e)),
             Err(e) => {
                 tracing::debug!(reader = %self.reader, "the reader refused an extended apdu: {e}");
                 Ok(None)
