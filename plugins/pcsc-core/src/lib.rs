@@ -47,6 +47,7 @@ pub enum ExtendedLength {
     Auto,
     /// Always try extended reads first (a refusal still falls back), remembering nothing.
     Always,
+    /// 256-byte reads only.
     Never,
 }
 
