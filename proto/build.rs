@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "shikaku/v1/plugin.proto",
     "shikaku/v1/reception.proto",
     "shikaku/v1/bulk.proto",
+    "shikaku/v1/audit.proto",
     "shikaku/plugin/v1/plugin.proto",
 ];
 

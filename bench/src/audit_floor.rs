@@ -52,6 +52,9 @@ fn check_record() -> AuditRecord {
         outcome: "ok".into(),
         detail: "1".into(),
         subject: "chk_0123456789abcdef".into(),
+        client: "reception-1".into(),
+        role: "reception".into(),
+        person: "3f0c1d2e4b5a69788796a5b4c3d2e1f0".into(),
     }
 }
 

@@ -154,6 +154,7 @@ fn pin_request(reader: &str, pin: &str) -> pb::CheckByCardRequest {
         reader: reader.into(),
         identity: Some(pb::check_by_card_request::Identity::Pin(pb::PinIdentity {
             pin: pin.into(),
+            ..Default::default()
         })),
         ..Default::default()
     }

@@ -84,6 +84,10 @@ impl TestDaemon {
         pb::reception_service_client::ReceptionServiceClient::new(self.channel.clone())
     }
 
+    pub fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
+        pb::audit_service_client::AuditServiceClient::new(self.channel.clone())
+    }
+
     pub fn bulk(&self) -> pb::bulk_check_service_client::BulkCheckServiceClient<Channel> {
         pb::bulk_check_service_client::BulkCheckServiceClient::new(self.channel.clone())
     }

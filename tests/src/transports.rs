@@ -198,6 +198,64 @@ pub async fn assert_unreadable_answers_are_retried(
     }
 }
 
+/// The terminal answers completed bulk results zipped (`OQSmuquc02res_….zip`): a bulk check of
+/// every variant through `d` is one upload, and every item comes back checked over gRPC with the
+/// identifier it was sent with.
+pub async fn assert_zipped_bulk_result_is_read(d: &TestDaemon, t: &Terminal) {
+    t.set_zip_bulk_results(true);
+    let items: Vec<pb::BulkCheckItem> = variants()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, request))| pb::BulkCheckItem {
+            key: format!("row-{i}"),
+            target: Some(pb::bulk_check_item::Target::Numbers(request)),
+        })
+        .collect();
+    let job = d
+        .bulk()
+        .start_bulk_check(pb::StartBulkCheckRequest {
+            items: items.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(job.mode(), pb::BulkCheckMode::BulkUpload);
+    let mut stream = d
+        .bulk()
+        .watch_bulk_check(pb::WatchBulkCheckRequest {
+            job_id: job.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("progress within 30 s")
+        .unwrap()
+        .is_some()
+    {}
+    let results = d
+        .bulk()
+        .get_bulk_check_results(pb::GetBulkCheckResultsRequest { job_id: job.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(results.items.len(), items.len());
+    for (i, item) in results.items.iter().enumerate() {
+        assert_eq!(item.state(), pb::BulkItemState::Checked, "row {i}");
+        let r = item.result.as_ref().unwrap();
+        assert_eq!(r.arbitrary_identifier, (i + 1).to_string(), "row {i}");
+    }
+    assert_eq!(
+        results.items[0].result.as_ref().unwrap().qualifications[0].name,
+        "診療　太郎"
+    );
+    t.set_zip_bulk_results(false);
+}
+
 /// Asserts that the upstream plugin `name` is loaded and ready.
 pub async fn assert_upstream_ready(d: &TestDaemon, name: &str) {
     let plugins = d

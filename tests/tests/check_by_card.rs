@@ -13,9 +13,20 @@ use tonic::Code;
 fn pin(reader: &str, pin: &str) -> CheckByCardRequest {
     CheckByCardRequest {
         reader: reader.into(),
-        identity: Some(Identity::Pin(PinIdentity { pin: pin.into() })),
+        identity: Some(Identity::Pin(PinIdentity {
+            pin: pin.into(),
+            ..Default::default()
+        })),
         ..Default::default()
     }
+}
+
+/// The same PIN check, with the patient warned that a wrong PIN locks the card.
+fn last_try(mut request: CheckByCardRequest) -> CheckByCardRequest {
+    if let Some(Identity::Pin(p)) = request.identity.as_mut() {
+        p.last_try_acknowledged = true;
+    }
+    request
 }
 
 fn visual(reader: &str, account: &str, password: &str) -> CheckByCardRequest {
@@ -126,7 +137,7 @@ async fn expired_certificates_are_refused_before_a_pin_try() {
 async fn wrong_pins_count_down_and_lock_the_card() {
     let d = TestDaemon::start().await;
     let e = check(&d, pin("sim-hanako", "0000")).await.unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(e.code(), Code::Unauthenticated);
     assert_eq!(
         reason(&e),
         (
@@ -136,13 +147,27 @@ async fn wrong_pins_count_down_and_lock_the_card() {
     );
     let e = check(&d, pin("sim-hanako", "0001")).await.unwrap_err();
     assert_eq!(reason(&e).1["tries_left"], "1");
-    // A right PIN resets the counter.
-    check(&d, pin("sim-hanako", "2222")).await.unwrap();
+    // One try left: refused before the PIN is sent until the patient was warned.
+    let e = check(&d, pin("sim-hanako", "2222")).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&e).0, "PIN_LAST_TRY");
+    // A right PIN, acknowledged, resets the counter.
+    check(&d, last_try(pin("sim-hanako", "2222")))
+        .await
+        .unwrap();
     for left in ["2", "1"] {
         let e = check(&d, pin("sim-hanako", "9999")).await.unwrap_err();
         assert_eq!(reason(&e).1["tries_left"], left);
     }
-    let e = check(&d, pin("sim-hanako", "9999")).await.unwrap_err();
+    // A client looping on wrong PINs stops here, before the card locks.
+    for _ in 0..3 {
+        let e = check(&d, pin("sim-hanako", "9999")).await.unwrap_err();
+        assert_eq!(reason(&e).0, "PIN_LAST_TRY");
+    }
+    // With the warning acknowledged, the third wrong PIN locks the card as before.
+    let e = check(&d, last_try(pin("sim-hanako", "9999")))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&e).0, "CARD_LOCKED");
     // Locked means locked, even with the right PIN.
     let e = check(&d, pin("sim-hanako", "2222")).await.unwrap_err();

@@ -40,7 +40,10 @@ async fn check_in(d: &TestDaemon, reader: &str, pin: &str) -> u64 {
     let request = CheckInRequest {
         card: Some(CheckByCardRequest {
             reader: reader.into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: pin.into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: pin.into(),
+                ..Default::default()
+            })),
             ..Default::default()
         }),
     };

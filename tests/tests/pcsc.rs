@@ -55,7 +55,10 @@ async fn daemon(plugins: Vec<PluginConfig>) -> TestDaemon {
 fn pin(reader: &str, pin: &str) -> CheckByCardRequest {
     CheckByCardRequest {
         reader: reader.into(),
-        identity: Some(Identity::Pin(PinIdentity { pin: pin.into() })),
+        identity: Some(Identity::Pin(PinIdentity {
+            pin: pin.into(),
+            ..Default::default()
+        })),
         ..Default::default()
     }
 }
@@ -189,7 +192,7 @@ async fn wrong_pins_count_down_and_the_third_locks_the_card() {
     rig.insert(0, "hanako").unwrap();
     for (wrong, left) in [("0000", "2"), ("0001", "1")] {
         let e = check(&d, pin(&reader, wrong)).await.unwrap_err();
-        assert_eq!(e.code(), Code::PermissionDenied);
+        assert_eq!(e.code(), Code::Unauthenticated);
         assert_eq!(
             reason(&e),
             (
@@ -199,7 +202,15 @@ async fn wrong_pins_count_down_and_the_third_locks_the_card() {
         );
         assert!(!e.message().contains(wrong), "{e:?}");
     }
+    // One try left: refused before the PIN reaches the card, unless the patient was warned.
     let e = check(&d, pin(&reader, "0002")).await.unwrap_err();
+    assert_eq!(reason(&e).0, "PIN_LAST_TRY", "{e:?}");
+    assert_eq!(rig.card("hanako").unwrap().tries_left(), 1);
+    let mut warned = pin(&reader, "0002");
+    if let Some(Identity::Pin(p)) = warned.identity.as_mut() {
+        p.last_try_acknowledged = true;
+    }
+    let e = check(&d, warned).await.unwrap_err();
     // The whole status on failure: this has failed once under a loaded full suite.
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert_eq!(reason(&e).0, "CARD_LOCKED", "{e:?}");

@@ -101,7 +101,10 @@ async fn every_operation_works_through_plugins_loaded_from_shared_libraries() {
         .qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
@@ -117,7 +120,10 @@ async fn every_operation_works_through_plugins_loaded_from_shared_libraries() {
         .qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-hanako".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "0000".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "0000".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
@@ -186,7 +192,10 @@ async fn a_panicking_plugin_fails_alone_and_the_daemon_keeps_serving() {
         .qualification()
         .check_by_card(CheckByCardRequest {
             reader: "faulty-0".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
@@ -232,7 +241,10 @@ async fn a_panicking_plugin_fails_alone_and_the_daemon_keeps_serving() {
     d.qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
@@ -253,7 +265,10 @@ async fn a_hanging_plugin_exceeds_its_deadline_and_the_daemon_stays_alive() {
         .qualification()
         .check_by_card(CheckByCardRequest {
             reader: "faulty-0".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await

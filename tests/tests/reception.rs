@@ -21,7 +21,10 @@ fn kiosk(reader: &str, pin: &str) -> CheckInRequest {
     CheckInRequest {
         card: Some(CheckByCardRequest {
             reader: reader.into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: pin.into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: pin.into(),
+                ..Default::default()
+            })),
             ..Default::default()
         }),
     }

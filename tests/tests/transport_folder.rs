@@ -20,8 +20,9 @@ use shikaku_tests::pb::{
 };
 use shikaku_tests::transports::{
     Share, assert_error_answers_fail_with_their_code, assert_every_variant,
-    assert_unreadable_answers_are_retried, assert_upstream_ready, check, embedded_answers, files,
-    merged, retry_delay, upstream_plugin, variants, wait_until,
+    assert_unreadable_answers_are_retried, assert_upstream_ready,
+    assert_zipped_bulk_result_is_read, check, embedded_answers, files, merged, retry_delay,
+    upstream_plugin, variants, wait_until,
 };
 use shikaku_tests::{TestDaemon, bin, pb, plugin, reason, taro_numbers};
 use tonic::Code;
@@ -112,7 +113,10 @@ async fn card_checks_are_unimplemented_and_face_results_reach_the_reception_list
         .qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
@@ -167,6 +171,120 @@ async fn card_checks_are_unimplemented_and_face_results_reach_the_reception_list
         files(&face).is_empty()
     })
     .await;
+    rig.assert_clean();
+    rig.d.running.stop().await.unwrap();
+}
+
+/// Face files in the shapes real terminals write reach the reception list over gRPC with every
+/// new field: 医療扶助 tickets and numbers, the 2025 consents, 照会番号, flat 特定疾病, raw dates.
+#[tokio::test]
+async fn new_result_fields_arrive_over_grpc_from_face_files() {
+    for encoding in [Encoding::Utf8, Encoding::ShiftJis] {
+        let rig = rig(encoding, 10_000, serde_json::json!({})).await;
+        let mut watch = rig
+            .d
+            .reception()
+            .watch_receptions(WatchReceptionsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let shapes = [
+            "medical-assistance-terminal",
+            "consents-2025",
+            "specific-diseases-flat",
+            "cut-date",
+        ];
+        for shape in shapes {
+            rig.share.terminal.drop_shape(shape).unwrap();
+        }
+        let mut results = Vec::new();
+        while results.len() < shapes.len() {
+            let entry = tokio::time::timeout(Duration::from_secs(10), watch.message())
+                .await
+                .expect("a face result within 10 s")
+                .unwrap()
+                .unwrap();
+            results.push(entry.result.unwrap());
+        }
+        let find = |what: &str, f: &dyn Fn(&pb::QualificationResult) -> bool| {
+            results
+                .iter()
+                .find(|r| f(r))
+                .unwrap_or_else(|| panic!("no {what} in {encoding:?}"))
+                .clone()
+        };
+
+        let a1 = find("medical assistance", &|r| r.validity_code == "6");
+        assert_eq!(a1.validity(), Validity::ValidUnregistered);
+        let aid = a1.qualifications[0].medical_assistance.clone().unwrap();
+        assert_eq!(aid.public_expense_number, "12136017");
+        assert!(aid.public_expense_number_check_digit_invalid);
+        assert_eq!(aid.recipient_number, "7654321");
+        assert_eq!(aid.welfare_office_name, "千代田区福祉事務所");
+        assert_eq!(aid.tickets.len(), 2);
+        assert_eq!(aid.tickets[0].r#type(), pb::TicketType::Medical);
+        assert_eq!(
+            aid.tickets[0].injury_names,
+            ["高血圧症", "脂質異常症", "腰痛症"]
+        );
+        assert_eq!(aid.tickets[0].self_pay_yen, 3400);
+        assert_eq!(aid.tickets[0].treatment_month, "2026-09");
+
+        let consents = find("2025 consents", &|r| r.medium_code == "A");
+        let c = consents.consents.clone().unwrap();
+        for (what, state) in [
+            ("diagnosis names", &c.diagnosis_names),
+            ("infections", &c.infections),
+            ("drug allergies", &c.drug_allergies),
+            ("lab tests", &c.lab_tests),
+            ("prescriptions", &c.prescriptions),
+            ("medication", &c.medication),
+        ] {
+            let state = state.as_ref().unwrap_or_else(|| panic!("{what}"));
+            assert!(state.given, "{what}");
+            assert!(!state.consented_at.is_empty() && !state.available_until.is_empty());
+        }
+        assert_eq!(c.other_allergies.unwrap().flag_code, "0");
+        assert_eq!(consents.qualification_confirmation_key, "QCK-0001");
+        assert_eq!(consents.qualifications[0].reference_number, "P-000123");
+
+        let flat = find("flat 特定疾病", &|r| {
+            r.qualifications
+                .first()
+                .is_some_and(|q| q.specific_diseases.len() == 2)
+        });
+        assert_eq!(
+            flat.qualifications[0].specific_diseases[1].self_pay_yen,
+            20000
+        );
+
+        let cut = find("a cut date", &|r| !r.unparsed.is_empty());
+        assert_eq!(cut.qualifications[0].birth_date, "");
+        assert!(
+            cut.unparsed
+                .iter()
+                .any(|u| u.field == "qualifications[0].birth_date" && u.raw == "202410（カット）")
+        );
+        let face = rig.share.terminal.face_dir().to_owned();
+        wait_until(5, "the face files to be taken", async || {
+            files(&face).is_empty()
+        })
+        .await;
+        rig.d.running.stop().await.unwrap();
+    }
+}
+
+/// A bulk check whose result the terminal answers zipped (`OQSmuquc02res_….zip`): every item
+/// checked over gRPC, and the zip cleaned up like any answer.
+#[tokio::test]
+async fn a_zipped_bulk_result_is_read_and_cleaned_up() {
+    let rig = rig(
+        Encoding::ShiftJis,
+        10_000,
+        serde_json::json!({ "bulk_poll_ms": 50 }),
+    )
+    .await;
+    assert_zipped_bulk_result_is_read(&rig.d, &rig.share.terminal).await;
     rig.assert_clean();
     rig.d.running.stop().await.unwrap();
 }
@@ -346,7 +464,10 @@ async fn a_stuck_request_does_not_hold_up_other_clients() {
         quick,
         rig.d.qualification().check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         }),
     )

@@ -18,8 +18,9 @@ use shikaku_tests::pb::{
 };
 use shikaku_tests::transports::{
     Share, assert_error_answers_fail_with_their_code, assert_every_variant,
-    assert_unreadable_answers_are_retried, assert_upstream_ready, check, embedded_answers, merged,
-    retry_delay, upstream_plugin, variants, wait_until,
+    assert_unreadable_answers_are_retried, assert_upstream_ready,
+    assert_zipped_bulk_result_is_read, check, embedded_answers, merged, retry_delay,
+    upstream_plugin, variants, wait_until,
 };
 use shikaku_tests::{TestDaemon, reason, taro_numbers};
 use tonic::Code;
@@ -102,10 +103,27 @@ async fn card_check(
     d.qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),
-            identity: Some(Identity::Pin(PinIdentity { pin: "1234".into() })),
+            identity: Some(Identity::Pin(PinIdentity {
+                pin: "1234".into(),
+                ..Default::default()
+            })),
             ..Default::default()
         })
         .await
+}
+
+/// A bulk check whose result comes back as a zip body over HTTPS.
+#[tokio::test]
+async fn a_zipped_bulk_result_is_read() {
+    let rig = rig(
+        Encoding::ShiftJis,
+        Trust::Ca,
+        10_000,
+        serde_json::json!({ "bulk_poll_ms": 50 }),
+    )
+    .await;
+    assert_zipped_bulk_result_is_read(&rig.d, &rig.share.terminal).await;
+    rig.d.running.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -126,6 +126,7 @@ pub fn identity(args: IdentityArgs) -> Result<Identity, CliError> {
         let pin = secret::read(&PIN)?;
         return Ok(Identity::Pin(PinIdentity {
             pin: pin.as_str().to_owned(),
+            ..Default::default()
         }));
     }
     if let Some(account_id) = args.visual_check {

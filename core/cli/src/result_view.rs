@@ -4,8 +4,9 @@
 use shikaku_proto::v1::{
     BackSideInfo, CardClass, CertificateState, CheckResponse, ConsentRecord, DiseaseCategory,
     ElderlyRecipientCertificate, Expiry, IdentityMethod, LimitCategory, LimitCertificate,
-    LimitCertificateClass, LossReason, MedicalAssistance, Medium, Qualification,
-    QualificationResult, Relationship, Sex, SpecificDiseaseCertificate, Validity,
+    LimitCertificateClass, LossReason, MedicalAssistance, MedicalTicket, Medium, Qualification,
+    QualificationResult, Relationship, Sex, SingleOrCombined, SpecificDiseaseCertificate,
+    TicketType, Validity,
 };
 
 use crate::output::{Details, enum_text, enum_word, period, yes_no};
@@ -51,10 +52,7 @@ fn summary(result: &QualificationResult) -> Details {
                 &result.processing_result_message,
             ),
         )
-        .row(
-            "medium 提示媒体",
-            enum_text(result.medium, "", Medium::as_str_name),
-        )
+        .row("medium 提示媒体", medium(result))
         .row(
             "identity method 本人確認",
             enum_text(result.identity_method, "", IdentityMethod::as_str_name),
@@ -76,11 +74,37 @@ fn summary(result: &QualificationResult) -> Details {
         .row(
             "prescription 処方箋発行形態",
             prescription(&result.prescription_issue_select),
-        );
+        )
+        .row("reference number 照会番号", &result.reference_number)
+        .row("identifier 任意の識別子", &result.arbitrary_identifier)
+        .row(
+            "confirmation key 資格確認キー",
+            &result.qualification_confirmation_key,
+        )
+        .row("unreadable values 読めない値", unparsed(result));
     if let Some(consents) = &result.consents {
         consent_rows(&mut details, consents);
     }
     details
+}
+
+/// 照会区分: a code beyond the ones `medium` names is shown as sent.
+fn medium(result: &QualificationResult) -> String {
+    if result.medium == Medium::Unspecified as i32 && !result.medium_code.is_empty() {
+        format!("other ({})", result.medium_code)
+    } else {
+        enum_text(result.medium, "", Medium::as_str_name)
+    }
+}
+
+/// Values that should have been dates but were not, with where they belong.
+fn unparsed(result: &QualificationResult) -> String {
+    result
+        .unparsed
+        .iter()
+        .map(|u| format!("{}: {}", u.field, u.raw))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn visual_check(result: &QualificationResult) -> String {
@@ -136,6 +160,15 @@ fn consent_rows(details: &mut Details, consents: &ConsentRecord) {
         ("surgery 手術", &consents.surgery),
         ("limit certificate 限度額", &consents.limit_certificate),
         ("specific diseases 特定疾病", &consents.specific_diseases),
+        ("diagnosis names 傷病名", &consents.diagnosis_names),
+        ("infections 感染症", &consents.infections),
+        ("drug allergies 薬剤アレルギー等", &consents.drug_allergies),
+        (
+            "other allergies その他アレルギー等",
+            &consents.other_allergies,
+        ),
+        ("lab tests 検査", &consents.lab_tests),
+        ("prescriptions 処方", &consents.prescriptions),
     ];
     let mut given = Vec::new();
     let mut expired = Vec::new();
@@ -211,7 +244,14 @@ fn qualification_details(q: &Qualification) -> Details {
             copayment(q.copayment_percent, &q.copayment_ratio_code),
         )
         .row("preschool 未就学", flag(q.preschool, &q.preschool_code))
-        .row("reference number 照会番号", &q.reference_number);
+        .row("reference number 照会番号", &q.reference_number)
+        .row("identifier 任意の識別子", &q.arbitrary_identifier);
+    if q.specific_diseases_unread {
+        details.row(
+            "specific diseases 特定疾病",
+            "consented, but no certificate could be read: see the patient's 受療証",
+        );
+    }
     if let Some(back_side) = &q.back_side {
         back_side_rows(&mut details, back_side);
     }
@@ -339,6 +379,85 @@ fn assistance_rows(details: &mut Details, assistance: &MedicalAssistance) {
             "assistance: recipient no. 受給者番号",
             &assistance.recipient_number,
         );
+    if assistance.public_expense_number_check_digit_invalid {
+        details.row(
+            "assistance: check digit 検証番号",
+            "does not hold for the 公費負担者番号 (shown as sent)",
+        );
+    }
+    for (index, ticket) in assistance.tickets.iter().enumerate() {
+        ticket_rows(details, index + 1, ticket);
+    }
+}
+
+fn ticket_rows(details: &mut Details, number: usize, ticket: &MedicalTicket) {
+    let label = |field: &str| format!("ticket {number}: {field}");
+    details
+        .row(
+            &label("type 医療券・調剤券別"),
+            enum_text(ticket.r#type, &ticket.type_code, TicketType::as_str_name),
+        )
+        .row(
+            &label("valid 有効期間"),
+            period(&ticket.valid_from, &ticket.valid_to),
+        )
+        .row(&label("issue no. 交付番号"), &ticket.issue_number)
+        .row(&label("month 診療年月"), &ticket.treatment_month)
+        .row(
+            &label("institution 指定医療機関"),
+            join(
+                &ticket.designated_institution_code,
+                &ticket.designated_institution_name,
+            ),
+        )
+        .row(
+            &label("institution flag 指定医療機関フラグ"),
+            &ticket.designated_institution_flag_code,
+        )
+        .row(
+            &label("prescribed by 処方箋発行医療機関"),
+            join(
+                &ticket.prescription_issuer_code,
+                &ticket.prescription_issuer_name,
+            ),
+        )
+        .row(&label("injuries 傷病名"), ticket.injury_names.join(", "))
+        .row(&label("treatment 診療別"), &ticket.treatment_type_code)
+        .row(&label("self-pay 本人支払額"), yen(ticket.self_pay_yen))
+        .row(
+            &label("district contact 地区担当員"),
+            &ticket.district_contact_name,
+        )
+        .row(
+            &label("handled by 取扱担当者"),
+            &ticket.handling_contact_name,
+        )
+        .row(
+            &label("single/combined 単独・併用別"),
+            enum_text(
+                ticket.single_or_combined,
+                &ticket.single_or_combined_code,
+                SingleOrCombined::as_str_name,
+            ),
+        )
+        .row(&label("status 状況"), ticket_status(ticket))
+        .row(&label("remarks 備考"), ticket.remarks.join(", "));
+}
+
+/// The 状況 flags, each with its raw code, in one row.
+fn ticket_status(ticket: &MedicalTicket) -> String {
+    [
+        ("社保", &ticket.social_insurance_status_code),
+        ("整合性", &ticket.consistency_flag_code),
+        ("感染症", &ticket.infection_status_code),
+        ("後期高齢", &ticket.elderly_medical_care_status_code),
+        ("都道府県費", &ticket.prefectural_expenses_status_code),
+    ]
+    .into_iter()
+    .filter(|(_, code)| !code.is_empty())
+    .map(|(name, code)| format!("{name} {code}"))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// `30% (030)`: the percentage with OQS's raw 3-digit ratio.
@@ -457,6 +576,51 @@ mod tests {
         assert!(text.contains("A03 ウ"));
         assert!(!text.contains("symbol 記号"));
         assert!(!text.contains("elderly"));
+    }
+
+    #[test]
+    fn medical_assistance_tickets_and_new_fields_are_shown() {
+        let result = QualificationResult {
+            validity: Validity::ValidUnregistered as i32,
+            validity_code: "6".to_owned(),
+            medium_code: "A".to_owned(),
+            reference_number: "P-1".to_owned(),
+            unparsed: vec![shikaku_proto::v1::UnparsedValue {
+                field: "qualifications[0].birth_date".to_owned(),
+                raw: "202410（カット）".to_owned(),
+            }],
+            qualifications: vec![Qualification {
+                specific_diseases_unread: true,
+                medical_assistance: Some(MedicalAssistance {
+                    public_expense_number: "12136017".to_owned(),
+                    public_expense_number_check_digit_invalid: true,
+                    tickets: vec![MedicalTicket {
+                        r#type: TicketType::Medical as i32,
+                        type_code: "1".to_owned(),
+                        issue_number: "0009876".to_owned(),
+                        injury_names: vec!["高血圧症".to_owned(), "腰痛症".to_owned()],
+                        self_pay_yen: 3400,
+                        consistency_flag_code: "0".to_owned(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render_result(&result);
+        assert!(text.contains("valid unregistered (6)"), "{text}");
+        assert!(text.contains("other (A)"));
+        assert!(text.contains("P-1"));
+        assert!(text.contains("qualifications[0].birth_date: 202410（カット）"));
+        assert!(text.contains("no certificate could be read"));
+        assert!(text.contains("does not hold for the 公費負担者番号"));
+        assert!(text.contains("ticket 1: type 医療券・調剤券別"));
+        assert!(text.contains("medical (1)"));
+        assert!(text.contains("高血圧症, 腰痛症"));
+        assert!(text.contains("¥3400"));
+        assert!(text.contains("整合性 0"));
     }
 
     #[test]

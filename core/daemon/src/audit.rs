@@ -3,21 +3,35 @@
 
 use shikaku_domain::clock;
 use shikaku_store::{AuditRecord, Store};
-use tonic::{Request, Status};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Identity;
 
 use crate::error::ServiceError;
 
-/// The caller, from request metadata and the connection.
-#[derive(Debug, Clone, Default)]
+/// The caller: who it is (authenticated by the auth layer) and what it claims about itself.
+#[derive(Debug, Clone)]
 pub struct Caller {
+    /// The client certificate's name, "local" on loopback plaintext, "daemon" for its own work.
+    pub client: String,
+    pub role: &'static str,
+    /// `x-shikaku-terminal`, as claimed.
     pub terminal: String,
+    /// `x-shikaku-operator`, as claimed.
     pub operator: String,
     pub peer: String,
+    /// The readers the client may use; `None` for any.
+    pub readers: Option<std::sync::Arc<[String]>>,
 }
 
-/// Metadata values are free text from the network: keep them short and printable.
+/// What the daemon writes as the actor of its own decisions; a client cannot claim it.
+pub const AUTOMATIC: &str = "automatic";
+
+/// Metadata values are free text from the network: keep them short and printable, and never
+/// the reserved `automatic`.
 fn header<T>(req: &Request<T>, key: &str) -> String {
-    req.metadata()
+    let value = req
+        .metadata()
         .get(key)
         .and_then(|v| v.to_str().ok())
         .map(|s| {
@@ -26,16 +40,118 @@ fn header<T>(req: &Request<T>, key: &str) -> String {
                 .take(64)
                 .collect::<String>()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if value.trim().eq_ignore_ascii_case(AUTOMATIC) {
+        String::new()
+    } else {
+        value
+    }
 }
 
 impl Caller {
     pub fn of<T>(req: &Request<T>) -> Self {
+        let identity = req.extensions().get::<Identity>();
         Self {
+            client: identity.map(|i| i.client.clone()).unwrap_or_default(),
+            role: identity.map(|i| i.role.as_str()).unwrap_or_default(),
             terminal: header(req, "x-shikaku-terminal"),
             operator: header(req, "x-shikaku-operator"),
-            peer: req.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
+            peer: identity.map(|i| i.peer.clone()).unwrap_or_default(),
+            readers: identity.and_then(|i| i.readers.clone()),
         }
+    }
+
+    /// The daemon itself, for what it does on its own (face-auth results, finished bulk jobs).
+    pub fn daemon() -> Self {
+        Self {
+            client: "daemon".into(),
+            role: "daemon",
+            terminal: String::new(),
+            operator: String::new(),
+            peer: String::new(),
+            readers: None,
+        }
+    }
+
+    /// Whether the caller may use `reader` (a kiosk is narrowed to its own).
+    pub fn may_use_reader(&self, reader: &str) -> bool {
+        self.readers
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|r| r == reader))
+    }
+
+    /// Who decided or linked, as the reception list shows it: the staff member the client
+    /// names, else its terminal, else the client itself.
+    pub fn actor(&self) -> String {
+        [&self.operator, &self.terminal, &self.client]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// Keys the hash of a person's insurance numbers, so the trail can answer "who looked up this
+/// patient, when" without holding numbers anyone with a copy of the database could search: the
+/// key lives in its own file (0600) beside the database.
+pub struct PersonKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl PersonKey {
+    /// Reads `audit.key` in `data_dir`, creating it on first start.
+    pub fn load_or_create(data_dir: &std::path::Path) -> std::io::Result<Self> {
+        let path = data_dir.join("audit.key");
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() == 32 => key.copy_from_slice(&bytes),
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a 32-byte key",
+                    path.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                rand::fill(&mut key[..]);
+                std::fs::create_dir_all(data_dir)?;
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                std::io::Write::write_all(&mut options.open(&path)?, &key[..])?;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(Self(key))
+    }
+
+    /// The person's keyed hash (HMAC-SHA256, first 16 bytes in hex) from their insurance
+    /// numbers; the same person gives the same hash in checks, reception and the audit query.
+    pub fn person(&self, insurer: &str, symbol: &str, number: &str, branch: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut inner_pad = [0x36u8; 64];
+        let mut outer_pad = [0x5cu8; 64];
+        for (i, k) in self.0.iter().enumerate() {
+            inner_pad[i] ^= k;
+            outer_pad[i] ^= k;
+        }
+        let message = [insurer, symbol, number, branch]
+            .map(str::trim)
+            .join("\u{1f}");
+        let inner = Sha256::new()
+            .chain_update(inner_pad)
+            .chain_update(message.as_bytes())
+            .finalize();
+        let mac = Sha256::new()
+            .chain_update(outer_pad)
+            .chain_update(inner)
+            .finalize();
+        mac[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The keyed hash of the one insured person a result names, or "" (no match, several).
+    pub fn of_result(&self, result: &shikaku_domain::pb::QualificationResult) -> String {
+        shikaku_domain::patient::person_of(result)
+            .map(|p| self.person(&p.insurer_number, &p.symbol, &p.number, &p.branch))
+            .unwrap_or_default()
     }
 }
 
@@ -48,6 +164,8 @@ pub struct Entry {
     pub detail: String,
     /// What it concerned: a check id, a record id, an account id.
     pub subject: String,
+    /// The keyed hash of the person it concerned (`PersonKey::person`), or "".
+    pub person: String,
 }
 
 /// Writes the audit line for `result` and turns it into the RPC's answer. A success is only
@@ -72,6 +190,9 @@ pub async fn finish<T>(
         outcome,
         detail,
         subject: entry.subject,
+        client: caller.client.clone(),
+        role: caller.role.to_owned(),
+        person: entry.person,
     };
     let written = store.audit(record).await;
     match (result, written) {
@@ -84,6 +205,49 @@ pub async fn finish<T>(
             Err(e.into())
         }
     }
+}
+
+/// What a handler notes for its audit line as it goes; the envelope adds who called, the
+/// operation and the outcome.
+#[derive(Debug)]
+pub struct Note {
+    pub method: &'static str,
+    /// What happened, for a success (a failure records its reason instead).
+    pub detail: String,
+    /// What it concerned: a check id, a record id, a reception entry.
+    pub subject: String,
+    /// The keyed hash of the person it concerned, or "".
+    pub person: String,
+}
+
+/// Runs one operation inside its audit envelope: takes the caller off the request, runs `run`
+/// with the message, and answers only once the audit line (success or failure) is on disk.
+/// Every audited RPC goes through here, so the envelope is written once.
+pub async fn audited<Req, Res>(
+    store: &Store,
+    request: Request<Req>,
+    operation: &'static str,
+    method: &'static str,
+    run: impl AsyncFnOnce(&Caller, Req, &mut Note) -> Result<Res, ServiceError>,
+) -> Result<Response<Res>, Status> {
+    let caller = Caller::of(&request);
+    let mut note = Note {
+        method,
+        detail: String::new(),
+        subject: String::new(),
+        person: String::new(),
+    };
+    let result = run(&caller, request.into_inner(), &mut note).await;
+    let entry = Entry {
+        operation,
+        method: note.method,
+        detail: note.detail,
+        subject: note.subject,
+        person: note.person,
+    };
+    finish(store, &caller, entry, result)
+        .await
+        .map(Response::new)
 }
 
 /// A fresh id with a readable prefix, e.g. `chk_5f1c…`.

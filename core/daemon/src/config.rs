@@ -32,6 +32,19 @@ pub struct Config {
     /// Shared libraries to load: card readers, smartphone readers, upstream transports
     /// (`[[plugins]]`). Only these paths are ever loaded.
     pub plugins: Vec<PluginConfig>,
+    /// What particular clients may do beyond their certificate's role (`[[clients]]`).
+    pub clients: Vec<ClientConfig>,
+}
+
+/// One `[[clients]]` entry: narrows what the client with this certificate name may do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The name its certificate was issued for (`shikaku tls client NAME`).
+    pub name: String,
+    /// The readers it may use (a kiosk's own reader); empty for any.
+    #[serde(default)]
+    pub readers: Vec<String>,
 }
 
 /// One `[[plugins]]` entry.
@@ -161,6 +174,9 @@ pub struct SimulatorSection {
     /// Serve the simulated readers (one virtual card per fixture person) beside any reader
     /// plugins. Turn off where real readers are attached.
     pub readers: bool,
+    /// Let the simulator answer on a non-loopback address. Off, a daemon that would answer
+    /// clinic clients with simulated results refuses to start.
+    pub on_network: bool,
 }
 
 impl Default for Config {
@@ -177,6 +193,7 @@ impl Default for Config {
             reception: ReceptionConfig::default(),
             bulk: BulkConfig::default(),
             plugins: Vec::new(),
+            clients: Vec::new(),
         }
     }
 }
@@ -198,6 +215,7 @@ impl Default for SimulatorSection {
             hash_memory_kib: 19 * 1024,
             hash_passes: 2,
             readers: true,
+            on_network: false,
         }
     }
 }
@@ -312,6 +330,27 @@ impl Config {
             }
             if p.timeout_ms == 0 {
                 return Err(invalid("timeout_ms must be at least 1".into()));
+            }
+        }
+        for c in &self.clients {
+            let name_ok = (1..=64).contains(&c.name.len())
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !name_ok {
+                return Err(ConfigError::Invalid {
+                    key: "clients",
+                    rule: format!(
+                        "name {:?} must be 1–64 of A–Z a–z 0–9 . _ -, as in its certificate",
+                        c.name
+                    ),
+                });
+            }
+            if c.readers.iter().any(|r| r.is_empty() || r.len() > 128) {
+                return Err(ConfigError::Invalid {
+                    key: "clients",
+                    rule: format!("{}: reader names must be 1–128 bytes", c.name),
+                });
             }
         }
         Ok(())

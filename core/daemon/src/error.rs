@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use shikaku_contract::errors;
 use shikaku_domain::FieldError;
 use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
 use shikaku_domain::reader::ReaderError;
 use shikaku_domain::upstream::UpstreamError;
 use shikaku_domain::{ValueError, clock};
-use shikaku_store::StoreError;
+use shikaku_store::{Record, StoreError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -33,6 +34,14 @@ pub enum ServiceError {
         key: &'static str,
         value: String,
     },
+    /// The client's configuration does not name this reader.
+    #[error("client {client} may not use reader {reader:?}")]
+    ReaderNotAllowed { client: String, reader: String },
+    /// The card has one PIN try left and the request does not say the patient was warned.
+    #[error(
+        "the card has one pin try left and a wrong pin locks it: warn the patient, then repeat the check with last_try_acknowledged"
+    )]
+    PinLastTry,
     /// The request contradicts what is stored (deciding an entry twice, a link to another number).
     #[error("{message}")]
     Conflict {
@@ -41,6 +50,11 @@ pub enum ServiceError {
         key: &'static str,
         value: String,
     },
+}
+
+/// A row of the contract's one error table, as tonic wants it.
+fn table(class: errors::ErrorClass) -> (Code, ErrorReason, Vec<(&'static str, String)>) {
+    (Code::from_i32(class.code), class.reason, class.metadata)
 }
 
 fn list(errors: &[FieldError]) -> String {
@@ -80,112 +94,29 @@ impl ServiceError {
                     None => (Code::InvalidArgument, R::InvalidField, vec![]),
                 }
             }
-            Self::Reader(e) => match e {
-                ReaderError::NotFound(r) => (
-                    Code::NotFound,
-                    R::ReaderNotFound,
-                    vec![("reader", r.clone())],
-                ),
-                ReaderError::NoCard => (Code::FailedPrecondition, R::NoCard, vec![]),
-                ReaderError::NotMyNumberCard => {
-                    (Code::FailedPrecondition, R::NotAMyNumberCard, vec![])
-                }
-                ReaderError::PinIncorrect { tries_left } => (
-                    Code::PermissionDenied,
-                    R::PinIncorrect,
-                    vec![("tries_left", tries_left.to_string())],
-                ),
-                ReaderError::CardLocked => (
-                    Code::FailedPrecondition,
-                    R::CardLocked,
-                    vec![("tries_left", "0".into())],
-                ),
-                ReaderError::CardRemoved => (Code::Aborted, R::CardRemoved, vec![]),
-                ReaderError::Busy => (Code::Aborted, R::ReaderBusy, vec![]),
-                ReaderError::PinRequired => (Code::FailedPrecondition, R::PinRequired, vec![]),
-                ReaderError::FaceAuthUnsupported => {
-                    (Code::FailedPrecondition, R::FaceAuthUnsupported, vec![])
-                }
-                ReaderError::FaceNotMatched => (Code::PermissionDenied, R::FaceNotMatched, vec![]),
-                ReaderError::Failure(_) | ReaderError::PluginFailed(_) => {
-                    (Code::Unavailable, R::PluginFailed, vec![])
-                }
-                ReaderError::Timeout => (Code::DeadlineExceeded, R::PluginFailed, vec![]),
-            },
-            Self::Upstream(e) => match e {
-                UpstreamError::Unavailable(_) | UpstreamError::RetryLater { .. } => {
-                    (Code::Unavailable, R::UpstreamUnavailable, vec![])
-                }
-                UpstreamError::Timeout => (Code::DeadlineExceeded, R::UpstreamUnavailable, vec![]),
-                UpstreamError::ErrorResult { code, .. } => (
-                    Code::FailedPrecondition,
-                    R::UpstreamError,
-                    vec![("code", code.clone())],
-                ),
-                UpstreamError::SignatureInvalid => (
-                    Code::PermissionDenied,
-                    R::UpstreamError,
-                    vec![("code", "signature_invalid".into())],
-                ),
-                UpstreamError::CertificateUnknown => (
-                    Code::FailedPrecondition,
-                    R::UpstreamError,
-                    vec![("code", "certificate_unknown".into())],
-                ),
-                UpstreamError::CertificateExpired { expired_on } => (
-                    Code::FailedPrecondition,
-                    R::CertificateExpired,
-                    vec![("expired_on", expired_on.to_string())],
-                ),
-                UpstreamError::PasswordIncorrect { attempts_left } => (
-                    Code::PermissionDenied,
-                    R::VisualCheckPasswordIncorrect,
-                    vec![("attempts_left", attempts_left.to_string())],
-                ),
-                UpstreamError::PasswordNotIssued => (
-                    Code::FailedPrecondition,
-                    R::VisualCheckPasswordNotIssued,
-                    vec![],
-                ),
-                UpstreamError::AccountLocked { until } => (
-                    Code::FailedPrecondition,
-                    R::AccountLocked,
-                    vec![("locked_until", clock::rfc3339(*until))],
-                ),
-                UpstreamError::AccountNotFound(a) => (
-                    Code::NotFound,
-                    R::AccountNotFound,
-                    vec![("account_id", a.clone())],
-                ),
-                UpstreamError::CodeNotYetUsable { usable_from } => (
-                    Code::FailedPrecondition,
-                    R::ActivationCodeNotYetUsable,
-                    vec![("usable_from", clock::rfc3339(*usable_from))],
-                ),
-                UpstreamError::CodeAlreadyUsed => (
-                    Code::FailedPrecondition,
-                    R::ActivationCodeAlreadyUsed,
-                    vec![],
-                ),
-                UpstreamError::CodeRevoked => {
-                    (Code::FailedPrecondition, R::ActivationCodeRevoked, vec![])
-                }
-                UpstreamError::CodeNotFound => (Code::NotFound, R::ActivationCodeNotFound, vec![]),
-                UpstreamError::DeviceLimit(n) => (
-                    Code::ResourceExhausted,
-                    R::DeviceLimitReached,
-                    vec![("limit", n.to_string())],
-                ),
-                UpstreamError::Unsupported(_) => (Code::Unimplemented, R::UpstreamError, vec![]),
-                UpstreamError::PluginFailed(_) => (Code::Unavailable, R::PluginFailed, vec![]),
-            },
-            Self::Store(StoreError::NotFound(id)) => (
-                Code::NotFound,
-                R::ActivationCodeNotFound,
-                vec![("id", id.clone())],
-            ),
+            Self::Reader(e) => table(errors::reader(e)),
+            Self::Upstream(e) => table(errors::upstream(e)),
+            Self::Store(StoreError::NotFound { record, id }) => {
+                let (reason, key) = match record {
+                    Record::ActivationCode => (R::ActivationCodeNotFound, "id"),
+                    Record::ReceptionEntry => (R::ReceptionNotFound, "id"),
+                    Record::PatientLink => (R::PatientLinkNotFound, "patient_number"),
+                    Record::BulkJob => (R::BulkCheckNotFound, "job_id"),
+                };
+                (Code::NotFound, reason, vec![(key, id.clone())])
+            }
             Self::Store(_) => (Code::Internal, R::Unspecified, vec![]),
             Self::Timeout(_) => (Code::DeadlineExceeded, R::Unspecified, vec![]),
+            Self::ReaderNotAllowed { client, reader } => (
+                Code::PermissionDenied,
+                R::ReaderNotAllowed,
+                vec![("reader", reader.clone()), ("client", client.clone())],
+            ),
+            Self::PinLastTry => (
+                Code::FailedPrecondition,
+                R::PinLastTry,
+                vec![("tries_left", "1".into())],
+            ),
             Self::NotFound {
                 reason, key, value, ..
             } => (Code::NotFound, *reason, vec![(*key, value.clone())]),
@@ -255,5 +186,50 @@ impl From<ServiceError> for Status {
             details.set_retry_info(Some(after));
         }
         Status::with_error_details(code, message, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shikaku_contract::errors::{every_reader_error, every_upstream_error};
+    use shikaku_contract::wire;
+
+    use super::*;
+
+    fn seen(e: ServiceError) -> (Code, String) {
+        let status = Status::from(e);
+        let reason = status
+            .get_details_error_info()
+            .map(|i| i.reason)
+            .unwrap_or_default();
+        (status.code(), reason)
+    }
+
+    /// A client sees the same code and reason for an error whether it arose in the daemon or
+    /// crossed the plugin wire first.
+    #[test]
+    fn every_error_reads_the_same_from_the_daemon_and_through_a_plugin() {
+        for e in every_reader_error() {
+            let (code, w) = wire::reader_error_to_wire(&e);
+            let crossed = wire::reader_error_from_wire(code, w);
+            let class = errors::reader(&e);
+            let expected = (
+                Code::from_i32(class.code),
+                class.reason.as_str_name().to_owned(),
+            );
+            assert_eq!(seen(e.clone().into()), expected, "{e:?}");
+            assert_eq!(seen(crossed.into()), expected, "{e:?} through the wire");
+        }
+        for e in every_upstream_error() {
+            let (code, w) = wire::upstream_error_to_wire(&e);
+            let crossed = wire::upstream_error_from_wire(code, w);
+            let class = errors::upstream(&e);
+            let expected = (
+                Code::from_i32(class.code),
+                class.reason.as_str_name().to_owned(),
+            );
+            assert_eq!(seen(e.clone().into()), expected, "{e:?}");
+            assert_eq!(seen(crossed.into()), expected, "{e:?} through the wire");
+        }
     }
 }

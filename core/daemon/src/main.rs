@@ -72,17 +72,8 @@ async fn shutdown_signal() {
 }
 
 async fn run(config: Config) -> Result<(), DaemonError> {
+    let (listener, addr) = shikaku_daemon::server::listen(config.listen).await?;
     let daemon = Daemon::build(&config)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| DaemonError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
-        addr: config.listen,
-        source,
-    })?;
     let upstream = daemon.upstream_name();
     tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, "shikakud serving");
     daemon.serve(listener, shutdown_signal()).await

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shikaku_domain::pb::activation_code_service_server::ActivationCodeServiceServer;
+use shikaku_domain::pb::audit_service_server::AuditServiceServer;
 use shikaku_domain::pb::bulk_check_service_server::BulkCheckServiceServer;
 use shikaku_domain::pb::plugin_service_server::PluginServiceServer;
 use shikaku_domain::pb::qualification_service_server::QualificationServiceServer;
@@ -20,19 +21,19 @@ use shikaku_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::config::{Config, Durability};
-use crate::connection::Coalescing;
+use crate::context::PluginEntry;
+use crate::context::{Context, Readers};
 use crate::services::activation::ActivationCodes;
-use crate::services::bulk::{self, BulkChecks};
-use crate::services::plugins::{PluginEntry, Plugins};
+use crate::services::audit_trail::AuditTrail;
+use crate::services::bulk::BulkChecks;
+use crate::services::plugins::Plugins;
 use crate::services::qualification::Qualification;
-use crate::services::reception::{self, Receptions};
+use crate::services::reception::Receptions;
 use crate::services::visual_check::VisualCheckPasswords;
-use crate::services::{Context, Readers};
+use crate::workflow::{bulk, reception};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -53,11 +54,35 @@ pub enum DaemonError {
     Plugin(#[from] shikaku_plugin_host::LoadError),
     #[error("plugin {0}: a second upstream plugin; configure one upstream")]
     TwoUpstreams(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("audit key: {0}")]
+    AuditKey(std::io::Error),
+    #[error(
+        "refusing to serve plaintext on {0}, which is not a loopback address: run `shikaku tls init --data-dir DIR` for this data directory first, so clients must present certificates"
+    )]
+    PlaintextOnNetwork(SocketAddr),
+    #[error(
+        "refusing to answer clients on {0} with the embedded simulator's made-up results: configure an upstream plugin, or set [simulator] on_network = true for a demonstration"
+    )]
+    SimulatorOnNetwork(SocketAddr),
+}
+
+/// Binds the gRPC listener, first of all, so a port in use fails the start before anything
+/// is opened; the same listener is then handed to `Daemon::serve`.
+pub async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), DaemonError> {
+    let bind_error = |source| DaemonError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
 }
 
 /// The daemon's parts, built and ready to serve.
 pub struct Daemon {
     context: Arc<Context>,
+    /// TLS for the listener, when the data directory holds a server certificate.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    policy: Arc<crate::auth::Policy>,
     readers: Arc<Readers>,
     /// The simulated readers, so tests and demos can place and take away virtual cards.
     pub simulated_readers: Arc<SimulatedReaders>,
@@ -112,6 +137,11 @@ impl Daemon {
             Durability::Full => shikaku_store::Durability::Full,
             Durability::Normal => shikaku_store::Durability::Normal,
         };
+        let tls = crate::tls::acceptor(&config.data_dir)?;
+        let on_network = !config.listen.ip().is_loopback();
+        if on_network && tls.is_none() {
+            return Err(DaemonError::PlaintextOnNetwork(config.listen));
+        }
         let store = Store::open(&config.data_dir.join("shikaku.sqlite"), durability)?;
         let s = &config.simulator;
         let sim_config = SimulatorConfig {
@@ -123,18 +153,25 @@ impl Daemon {
             hash_passes: s.hash_passes,
         };
         let loaded = load_plugins(config)?;
-        let (upstream, simulator, simulated_readers): (Arc<dyn Upstream>, _, _) =
-            match loaded.upstream {
-                Some(upstream) => (
-                    upstream,
-                    None,
-                    shikaku_simulator::build_readers(s.fixture.as_deref())?,
-                ),
-                None => {
-                    let (simulator, readers) = shikaku_simulator::build(&sim_config)?;
-                    (simulator.clone(), Some(simulator), readers)
-                }
-            };
+        let (upstream, simulator, simulated_readers): (Arc<dyn Upstream>, _, _) = match loaded
+            .upstream
+        {
+            Some(upstream) => (
+                upstream,
+                None,
+                shikaku_simulator::build_readers(s.fixture.as_deref())?,
+            ),
+            None if on_network && !s.on_network => {
+                return Err(DaemonError::SimulatorOnNetwork(config.listen));
+            }
+            None => {
+                tracing::warn!(
+                    "answering with the embedded OQS simulator: every result is made up (configure an upstream plugin for real checks)"
+                );
+                let (simulator, readers) = shikaku_simulator::build(&sim_config)?;
+                (simulator.clone(), Some(simulator), readers)
+            }
+        };
         let mut entries = Vec::new();
         if simulator.is_some() {
             entries.push(PluginEntry::Embedded {
@@ -160,6 +197,9 @@ impl Daemon {
                 upstream.subscribe(),
             ),
             bulk: bulk::Jobs::new(config.bulk.concurrency),
+            pin_guard: Default::default(),
+            people: crate::audit::PersonKey::load_or_create(&config.data_dir)
+                .map_err(DaemonError::AuditKey)?,
             store,
             upstream,
             plugins: entries,
@@ -168,6 +208,8 @@ impl Daemon {
         });
         Ok(Self {
             context,
+            tls,
+            policy: Arc::new(crate::auth::Policy::new(&config.clients)),
             readers,
             simulated_readers,
             simulator,
@@ -214,6 +256,9 @@ impl Daemon {
         health_reporter
             .set_serving::<BulkCheckServiceServer<BulkChecks>>()
             .await;
+        health_reporter
+            .set_serving::<AuditServiceServer<AuditTrail>>()
+            .await;
         reception::spawn_face_listener(ctx.clone());
         bulk::resume_unfinished(ctx.clone());
         watch_plugin_health(&ctx, &health_reporter).await;
@@ -223,15 +268,14 @@ impl Daemon {
             .build_v1()
             .expect("descriptor sets are valid");
 
-        let incoming = TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .map(|accepted| accepted.map(Coalescing));
+        let incoming = crate::tls::incoming(listener, self.tls);
         let stop = ctx.shutdown.clone();
         let shutdown = async move {
             shutdown.await;
             let _ = stop.send(true);
         };
         Server::builder()
+            .layer(crate::auth::AuthLayer(self.policy))
             .add_service(health)
             .add_service(reflection)
             .add_service(QualificationServiceServer::new(Qualification(
@@ -249,6 +293,7 @@ impl Daemon {
             .add_service(VisualCheckPasswordServiceServer::new(VisualCheckPasswords(
                 ctx.clone(),
             )))
+            .add_service(AuditServiceServer::new(AuditTrail(ctx.clone())))
             .add_service(PluginServiceServer::new(Plugins(ctx)))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
@@ -308,18 +353,8 @@ pub struct Running {
 impl Running {
     /// Builds the daemon from `config` and serves on `config.listen` (port 0 picks a free port).
     pub async fn start(config: &Config) -> Result<Self, DaemonError> {
+        let (listener, addr) = listen(config.listen).await?;
         let daemon = Daemon::build(config)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| DaemonError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
-            addr: config.listen,
-            source,
-        })?;
         let simulated_readers = daemon.simulated_readers.clone();
         let simulator = daemon.simulator.clone();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -6,7 +6,7 @@
 
 use crate::pb::{
     CardClass, DiseaseCategory, LimitCategory, LimitCertificateClass, LossReason,
-    QualificationResult, Relationship, Sex, Validity,
+    QualificationResult, Relationship, Sex, SingleOrCombined, TicketType, Validity,
 };
 
 /// 資格有効性 (OQSCD006).
@@ -104,6 +104,26 @@ pub fn disease_category(code: &str) -> DiseaseCategory {
     }
 }
 
+/// 医療券・調剤券別 (table not public; 1 and 2 as one public client reads them).
+pub fn ticket_type(code: &str) -> TicketType {
+    match code.trim() {
+        "1" => TicketType::Medical,
+        "2" => TicketType::Dispensing,
+        "" => TicketType::Unspecified,
+        _ => TicketType::Unknown,
+    }
+}
+
+/// 単独・併用別 (table not public; 1 and 2 as one public client reads them).
+pub fn single_or_combined(code: &str) -> SingleOrCombined {
+    match code.trim() {
+        "1" => SingleOrCombined::Single,
+        "2" => SingleOrCombined::Combined,
+        "" => SingleOrCombined::Unspecified,
+        _ => SingleOrCombined::Unknown,
+    }
+}
+
 /// 一部負担金割合: a 3-digit percentage ("030" = 30%); 0 when absent or malformed.
 pub fn copayment_percent(code: &str) -> u32 {
     let code = code.trim();
@@ -145,6 +165,10 @@ pub fn normalize(r: &mut QualificationResult) {
         if let Some(m) = &mut q.medical_assistance {
             m.sex = sex(&m.sex_code) as i32;
             m.card_class = card_class(&m.card_class_code) as i32;
+            for t in &mut m.tickets {
+                t.r#type = ticket_type(&t.type_code) as i32;
+                t.single_or_combined = single_or_combined(&t.single_or_combined_code) as i32;
+            }
         }
     }
     if let Some(c) = &mut r.consents {
@@ -155,6 +179,12 @@ pub fn normalize(r: &mut QualificationResult) {
             &mut c.surgery,
             &mut c.limit_certificate,
             &mut c.specific_diseases,
+            &mut c.diagnosis_names,
+            &mut c.infections,
+            &mut c.drug_allergies,
+            &mut c.other_allergies,
+            &mut c.lab_tests,
+            &mut c.prescriptions,
         ]
         .into_iter()
         .flatten()

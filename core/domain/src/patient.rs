@@ -157,9 +157,13 @@ pub fn validate_person(
     })
 }
 
-/// Whether the check lets the patient be seen on their insurance.
+/// Whether the check lets the patient be seen on their insurance. 有効（未登録） (validity 6,
+/// 医療扶助 only) is valid too: the patient is covered.
 pub fn insurance_usable(result: &QualificationResult) -> bool {
-    result.validity() == Validity::Valid && !result.not_registered_for_insurance_use
+    matches!(
+        result.validity(),
+        Validity::Valid | Validity::ValidUnregistered
+    ) && !result.not_registered_for_insurance_use
 }
 
 /// What the kiosk shows, from the check and the patient match.
@@ -239,6 +243,19 @@ mod tests {
         assert_eq!(
             instruction(&invalid, PatientMatch::Linked),
             KioskInstruction::InsuranceInvalid
+        );
+    }
+
+    #[test]
+    fn valid_unregistered_medical_assistance_goes_ahead() {
+        let assisted = QualificationResult {
+            validity: Validity::ValidUnregistered as i32,
+            ..Default::default()
+        };
+        assert!(insurance_usable(&assisted));
+        assert_eq!(
+            instruction(&assisted, PatientMatch::Linked),
+            KioskInstruction::GoAhead
         );
     }
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use shikaku_contract::wire;
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::{CardReader, CardSession, ReaderError, ReaderEvent, ReaderInfo};
 use shikaku_domain::secret::Pin;
 use shikaku_plugin_abi::{Bytes, ReaderVTableV1, status};
-use shikaku_plugin_sdk::wire;
 use shikaku_proto::plugin::v1 as w;
 use tokio::sync::broadcast;
 

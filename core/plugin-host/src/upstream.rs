@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prost::Message;
+use shikaku_contract::wire;
 use shikaku_domain::pb::QualificationResult;
 use shikaku_domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_domain::upstream::{
@@ -13,7 +14,6 @@ use shikaku_domain::upstream::{
 };
 use shikaku_domain::values::{AccountId, DeviceMemo};
 use shikaku_plugin_abi::{MethodFn, UpstreamVTableV1, status};
-use shikaku_plugin_sdk::wire;
 use shikaku_proto::plugin::v1 as w;
 use tokio::sync::broadcast;
 use zeroize::Zeroize;

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use crate::{Store, StoreError};
+use crate::{Record, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkJobRecord {
@@ -165,7 +165,7 @@ impl Store {
             .optional()
         })
         .await?
-        .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        .ok_or_else(|| StoreError::not_found(Record::BulkJob, id))
     }
 
     /// Jobs newest first; only running ones when `running_only`.

@@ -23,6 +23,35 @@ pub use bulk::{BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord};
 pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord};
 pub use writer::WriteOp;
 
+/// The kinds of record the store keeps, so a missing one is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    ActivationCode,
+    ReceptionEntry,
+    PatientLink,
+    BulkJob,
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ActivationCode => "activation code",
+            Self::ReceptionEntry => "reception entry",
+            Self::PatientLink => "patient link",
+            Self::BulkJob => "bulk check",
+        })
+    }
+}
+
+impl StoreError {
+    fn not_found(record: Record, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            record,
+            id: id.into(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
@@ -34,8 +63,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
-    #[error("no record {0:?}")]
-    NotFound(String),
+    /// No record of that kind with that id (or date/sequence, or patient number).
+    #[error("no {record} {id:?}")]
+    NotFound { record: Record, id: String },
     /// The change contradicts what is stored, e.g. deciding an entry twice; says what is there.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -62,10 +92,16 @@ pub struct AuditRecord {
     pub operation: String,
     /// The identity method or medium, e.g. "pin", "visual_check", "insurance_numbers".
     pub method: String,
-    /// `x-shikaku-terminal`, or "" when the caller sent none.
+    /// `x-shikaku-terminal` as the client claimed it, or "" when it sent none.
     pub terminal: String,
-    /// `x-shikaku-operator`, or "".
+    /// `x-shikaku-operator` as the client claimed it, or "".
     pub operator: String,
+    /// The authenticated client: its certificate name, "local", or "daemon" for its own work.
+    pub client: String,
+    /// The client's role.
+    pub role: String,
+    /// A keyed hash of the insurance numbers of the person the line concerns, or "".
+    pub person: String,
     /// The caller's socket address.
     pub peer: String,
     /// "ok" or the gRPC code name.
@@ -74,6 +110,20 @@ pub struct AuditRecord {
     pub detail: String,
     /// What it concerned: a check id, an activation-code id, an account id.
     pub subject: String,
+}
+
+/// Which audit lines to read: every field narrows, empty (or 0) does not.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Lines before this sequence number (the previous page's last), or 0 for the newest.
+    pub before_seq: i64,
+    /// Lines at or after this RFC 3339 time (Japan time, as the lines are written).
+    pub since: String,
+    pub client: String,
+    pub operation: String,
+    /// The keyed hash of a person.
+    pub person: String,
+    pub limit: u32,
 }
 
 /// What shikaku remembers of an activation code: never the code.
@@ -220,33 +270,70 @@ impl Store {
                 rows.next().transpose()
             })
             .await?;
-        found.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        found.ok_or_else(|| StoreError::not_found(Record::ActivationCode, id))
     }
 
     /// The audit trail, oldest first (for operators and tests).
     pub async fn audit_records(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let filter = AuditFilter {
+            limit,
+            ..AuditFilter::default()
+        };
+        let mut v: Vec<AuditRecord> = self
+            .audit_page(filter)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        v.reverse();
+        Ok(v)
+    }
+
+    /// One page of the audit trail, newest first, with each line's sequence number.
+    pub async fn audit_page(
+        &self,
+        filter: AuditFilter,
+    ) -> Result<Vec<(i64, AuditRecord)>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT at, operation, method, terminal, operator, peer, outcome, detail, subject
-                 FROM audit ORDER BY seq DESC LIMIT ?1",
+                "SELECT seq, at, operation, method, terminal, operator, peer, outcome, detail,
+                        subject, client, role, person
+                 FROM audit
+                 WHERE (?1 = 0 OR seq < ?1) AND (?2 = '' OR at >= ?2) AND (?3 = '' OR client = ?3)
+                   AND (?4 = '' OR operation = ?4) AND (?5 = '' OR person = ?5)
+                 ORDER BY seq DESC LIMIT ?6",
             )?;
-            let mut v: Vec<AuditRecord> = stmt
-                .query_map(params![limit], |r| {
-                    Ok(AuditRecord {
-                        at: r.get(0)?,
-                        operation: r.get(1)?,
-                        method: r.get(2)?,
-                        terminal: r.get(3)?,
-                        operator: r.get(4)?,
-                        peer: r.get(5)?,
-                        outcome: r.get(6)?,
-                        detail: r.get(7)?,
-                        subject: r.get(8)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            v.reverse();
-            Ok(v)
+            let f = &filter;
+            let rows = stmt.query_map(
+                params![
+                    f.before_seq,
+                    f.since,
+                    f.client,
+                    f.operation,
+                    f.person,
+                    f.limit
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        AuditRecord {
+                            at: r.get(1)?,
+                            operation: r.get(2)?,
+                            method: r.get(3)?,
+                            terminal: r.get(4)?,
+                            operator: r.get(5)?,
+                            peer: r.get(6)?,
+                            outcome: r.get(7)?,
+                            detail: r.get(8)?,
+                            subject: r.get(9)?,
+                            client: r.get(10)?,
+                            role: r.get(11)?,
+                            person: r.get(12)?,
+                        },
+                    ))
+                },
+            )?;
+            rows.collect()
         })
         .await
     }

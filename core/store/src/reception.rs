@@ -5,7 +5,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use crate::{Store, StoreError};
+use crate::{Record, Store, StoreError};
 
 /// A person as a link records them. `kana_key` is the normalised kana the candidates search uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -100,7 +100,12 @@ pub(crate) fn decide(tx: &Transaction<'_>, d: &Decision) -> Result<(), StoreErro
         .query_row(params![d.facility, d.day, d.seq], |r| r.get(0))
         .optional()?;
     match status.as_deref() {
-        None => return Err(StoreError::NotFound(format!("{}/{}", d.day, d.seq))),
+        None => {
+            return Err(StoreError::not_found(
+                Record::ReceptionEntry,
+                format!("{}/{}", d.day, d.seq),
+            ));
+        }
         Some("pending") => {}
         Some(other) => return Err(StoreError::Conflict(other.to_owned())),
     }
@@ -176,7 +181,7 @@ pub(crate) fn remove_links(
         )?
         .execute(params![facility, patient_number, id])?;
     if n == 0 {
-        return Err(StoreError::NotFound(patient_number.to_owned()));
+        return Err(StoreError::not_found(Record::PatientLink, patient_number));
     }
     Ok(n as i64)
 }
@@ -327,7 +332,7 @@ impl Store {
             .optional()
         })
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("{day}/{seq}")))
+        .ok_or_else(|| StoreError::not_found(Record::ReceptionEntry, format!("{day}/{seq}")))
     }
 }
 

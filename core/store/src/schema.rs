@@ -104,6 +104,13 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE audit;
      DELETE FROM sqlite_sequence WHERE name = 'audit';
      ALTER TABLE audit_v3 RENAME TO audit;",
+    // 4: who called, authenticated (the client certificate's name and role), and the keyed
+    // hash of the person a line concerns, so "who looked up this patient" can be answered
+    // without keeping the person's numbers. `terminal` and `operator` stay as what the client
+    // claimed about itself.
+    "ALTER TABLE audit ADD COLUMN client TEXT NOT NULL DEFAULT '';
+     ALTER TABLE audit ADD COLUMN role TEXT NOT NULL DEFAULT '';
+     ALTER TABLE audit ADD COLUMN person TEXT NOT NULL DEFAULT '';",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

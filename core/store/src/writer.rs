@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bulk::{BulkItemOutcome, BulkItemRecord, BulkJobRecord};
 use crate::checkpointer::{COMMITS_PER_CHECKPOINT, Checkpointer};
 use crate::reception::{Decision, LinkRecord, ReceptionRecord};
-use crate::{ActivationRecord, AuditRecord, StoreError};
+use crate::{ActivationRecord, AuditRecord, Record, StoreError};
 
 /// One change to the store.
 #[derive(Debug, Clone)]
@@ -278,7 +278,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>
                 ))?
                 .execute(params![id, state, at, device_id])?;
             if n == 0 {
-                return Err(StoreError::NotFound(id.clone()));
+                return Err(StoreError::not_found(Record::ActivationCode, id.clone()));
             }
         }
     }
@@ -286,8 +286,8 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>
 }
 
 const AUDIT_INSERT: &str = "INSERT INTO audit
-    (at, operation, method, terminal, operator, peer, outcome, detail, subject)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    (at, operation, method, terminal, operator, peer, outcome, detail, subject, client, role, person)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 fn insert_audit(statement: &mut Statement<'_>, a: &AuditRecord) -> Result<(), StoreError> {
     statement.execute(params![
@@ -299,7 +299,10 @@ fn insert_audit(statement: &mut Statement<'_>, a: &AuditRecord) -> Result<(), St
         a.peer,
         a.outcome,
         a.detail,
-        a.subject
+        a.subject,
+        a.client,
+        a.role,
+        a.person
     ])?;
     Ok(())
 }
@@ -361,6 +364,9 @@ mod tests {
             outcome: "ok".into(),
             detail: "1".into(),
             subject: format!("chk-{i}"),
+            client: "reception-1".into(),
+            role: "reception".into(),
+            person: String::new(),
         }
     }
 

@@ -45,7 +45,10 @@ fn read_pin() -> Result<String, String> {
 
 fn request(reader: &str, pin: Option<&str>) -> CheckInRequest {
     let identity = match pin {
-        Some(pin) => Identity::Pin(PinIdentity { pin: pin.into() }),
+        Some(pin) => Identity::Pin(PinIdentity {
+            pin: pin.into(),
+            ..Default::default()
+        }),
         None => Identity::Face(FaceIdentity {}),
     };
     CheckInRequest {

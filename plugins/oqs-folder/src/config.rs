@@ -119,10 +119,10 @@ pub struct FolderConfig {
     #[serde(default = "abandon_ms")]
     pub abandon_after_ms: u64,
     /// How often a bulk result (一括照会) is asked for while it is 処理中.
-    #[serde(default = "bulk_poll_ms")]
+    #[serde(default = "shikaku_oqs_guard::bulk::default_poll_ms")]
     pub bulk_poll_ms: u64,
     /// Largest result file accepted.
-    #[serde(default = "max_bytes")]
+    #[serde(default = "shikaku_oqs_guard::bulk::default_max_result_bytes")]
     pub max_result_bytes: usize,
     #[serde(default)]
     pub dialect: Dialect,
@@ -141,12 +141,6 @@ fn poll_ms() -> u64 {
 }
 fn abandon_ms() -> u64 {
     10 * 60 * 1000
-}
-fn bulk_poll_ms() -> u64 {
-    1_000
-}
-fn max_bytes() -> usize {
-    64 * 1024 * 1024
 }
 
 impl FolderConfig {
@@ -172,8 +166,8 @@ impl FolderConfig {
             face: FaceConfig::default(),
             late_results: LateResults::default(),
             abandon_after_ms: abandon_ms(),
-            bulk_poll_ms: bulk_poll_ms(),
-            max_result_bytes: max_bytes(),
+            bulk_poll_ms: shikaku_oqs_guard::bulk::default_poll_ms(),
+            max_result_bytes: shikaku_oqs_guard::bulk::default_max_result_bytes(),
             dialect: Dialect::default(),
             guard: GuardConfig::default(),
         }

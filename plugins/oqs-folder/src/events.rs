@@ -12,7 +12,7 @@ use shikaku_oqs_xml::names::{self, FileName, MessageKind};
 use shikaku_oqs_xml::{MessageHeader, ResultBody, ResultMessage};
 
 use crate::config::{FaceAfter, LateResults};
-use crate::files::{self, Look, Pending};
+use crate::files::{self, Look, Pending, PendingResult};
 use crate::journal::{Entry, State, now_ms};
 use crate::{Ack, Events, FolderTransport};
 
@@ -115,27 +115,28 @@ impl FolderTransport {
                 self.journal.remove(&entry.name);
                 continue;
             };
-            let res = self.dirs.res.join(name.result().to_string());
-            let look = {
+            let (look, res) = {
                 let mut ev = self.lock_events();
-                ev.watching
+                let (look, res) = ev
+                    .late
                     .entry(entry.name.clone())
-                    .or_insert_with(|| Pending::new(res.clone()))
-                    .look(&self.reading)
+                    .or_insert_with(|| PendingResult::new(&self.dirs.res, &name))
+                    .look(&self.reading);
+                (look, res.to_owned())
             };
             match look {
                 Look::Complete(m) => {
-                    self.lock_events().watching.remove(&entry.name);
+                    self.lock_events().late.remove(&entry.name);
                     self.late_result(&entry, &name, &res, *m);
                 }
                 Look::Malformed(e) => {
                     tracing::warn!(file = %res.display(), error = %e, "discarding an unreadable late result");
-                    self.lock_events().watching.remove(&entry.name);
+                    self.lock_events().late.remove(&entry.name);
                     self.finish(&name);
                 }
                 Look::NotYet if expired => {
                     tracing::warn!(request = %entry.name, "no result came for an abandoned request; giving up on it");
-                    self.lock_events().watching.remove(&entry.name);
+                    self.lock_events().late.remove(&entry.name);
                     self.finish(&name);
                 }
                 Look::NotYet => {}
@@ -147,7 +148,9 @@ impl FolderTransport {
     /// follow, or nothing.
     fn late_result(&self, entry: &Entry, name: &FileName, res: &Path, m: ResultMessage) {
         files::withdraw(&self.dirs.req, &entry.name);
-        let source = format!("res/{}", name.result());
+        // The file as it came: `….xml`, or `….zip` for a zipped result.
+        let file = res.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let source = format!("res/{file}");
         let ack = Ack::Late {
             journal: entry.name.clone(),
             res: res.to_owned(),

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use shikaku_oqs_xml::dom::{Document, Limits};
+use shikaku_oqs_xml::dom::Limits;
+use shikaku_oqs_xml::names::FileName;
 use shikaku_oqs_xml::{Dialect, Encoding, ResultMessage, XmlError};
 
 use crate::config::{Completion, CompletionMode};
@@ -30,17 +31,9 @@ pub(crate) struct Reading {
 }
 
 impl Reading {
+    /// XML, or a zip holding XML.
     fn parse(&self, bytes: &[u8]) -> Result<ResultMessage, XmlError> {
-        let doc = Document::parse(bytes, &self.limits)?;
-        if let Some(expected) = self.encoding
-            && doc.encoding != expected
-        {
-            return Err(XmlError::EncodingMismatch {
-                declared: doc.encoding.xml_name(),
-                identified: expected.xml_name(),
-            });
-        }
-        ResultMessage::from_document(&doc, &self.dialect)
+        ResultMessage::read(bytes, &self.dialect, &self.limits, self.encoding)
     }
 }
 
@@ -94,6 +87,43 @@ impl Pending {
             _ => Look::NotYet,
         }
     }
+}
+
+/// The result of one request, which comes as `…res_<suffix>.xml` or, zipped (bulk results), as
+/// `…res_<suffix>.zip`: whichever is complete first.
+#[derive(Debug)]
+pub(crate) struct PendingResult {
+    xml: Pending,
+    zip: Pending,
+}
+
+impl PendingResult {
+    pub fn new(res_dir: &Path, request: &FileName) -> Self {
+        let [xml, zip] = result_paths(res_dir, request);
+        Self {
+            xml: Pending::new(xml),
+            zip: Pending::new(zip),
+        }
+    }
+
+    /// What a look found, and the file it found it in.
+    pub fn look(&mut self, reading: &Reading) -> (Look, &Path) {
+        match self.xml.look(reading) {
+            Look::NotYet => {}
+            found => return (found, &self.xml.path),
+        }
+        (self.zip.look(reading), &self.zip.path)
+    }
+}
+
+/// Where the result of `request` may arrive: as XML, or zipped.
+pub(crate) fn result_paths(res_dir: &Path, request: &FileName) -> [PathBuf; 2] {
+    let xml = request.result();
+    let zip = FileName {
+        extension: "zip".into(),
+        ..xml.clone()
+    };
+    [res_dir.join(xml.to_string()), res_dir.join(zip.to_string())]
 }
 
 /// The temporary name a file is written under before it is renamed into place; the terminal

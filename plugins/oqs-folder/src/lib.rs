@@ -100,6 +100,8 @@ pub(crate) struct Events {
     pub kept: HashSet<String>,
     /// Files being watched until complete.
     pub watching: HashMap<String, files::Pending>,
+    /// Results of abandoned requests being watched until complete, by request name.
+    pub late: HashMap<String, files::PendingResult>,
     pub last_face_scan: Option<Instant>,
     /// Bulk jobs with a poll out, by 受付番号, and when each was last asked.
     pub bulk_polled: HashMap<String, Instant>,

@@ -1,16 +1,18 @@
 //! Requests and their results: write into `req`, wait for `res`, clean up.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use shikaku_domain::pb::QualificationResult;
 use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use shikaku_oqs_guard::Repeat;
-use shikaku_oqs_xml::map::{self, Segment};
+use shikaku_oqs_guard::bulk::{self, BulkExchange, BulkJob, JobStep};
+use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::names::{BulkKind, FileName, MessageKind};
 use shikaku_oqs_xml::{Request, ResultMessage, XmlError};
 
 use crate::FolderTransport;
-use crate::files::{self, Look, Pending};
+use crate::files::{self, Look, PendingResult};
 use crate::journal::{Entry, State};
 
 fn set_file_identifier(request: &mut Request, id: &str) {
@@ -60,7 +62,9 @@ impl FolderTransport {
             let name = FileName::request(request.kind(), suffix);
             // Another client of the terminal may use the same naming; never overwrite.
             if !self.dirs.req.join(name.to_string()).exists()
-                && !self.dirs.res.join(name.result().to_string()).exists()
+                && !files::result_paths(&self.dirs.res, &name)
+                    .iter()
+                    .any(|p| p.exists())
             {
                 break name;
             }
@@ -85,7 +89,9 @@ impl FolderTransport {
     /// Removes what a finished request left: its result, the request if the terminal left it,
     /// and its journal entry.
     pub(crate) fn finish(&self, name: &FileName) {
-        let _ = std::fs::remove_file(self.dirs.res.join(name.result().to_string()));
+        for path in files::result_paths(&self.dirs.res, name) {
+            let _ = std::fs::remove_file(path);
+        }
         files::withdraw(&self.dirs.req, &name.to_string());
         self.journal.remove(&name.to_string());
     }
@@ -97,9 +103,9 @@ impl FolderTransport {
         deadline: Instant,
     ) -> Result<ResultMessage, UpstreamError> {
         let result = name.result().to_string();
-        let mut pending = Pending::new(self.dirs.res.join(&result));
+        let mut pending = PendingResult::new(&self.dirs.res, name);
         loop {
-            match pending.look(&self.reading) {
+            match pending.look(&self.reading).0 {
                 Look::Complete(m) => {
                     self.finish(name);
                     let echoed = m.header.arbitrary_file_identifier.trim();
@@ -172,42 +178,17 @@ impl FolderTransport {
             return Ok(Vec::new());
         }
         let upload = map::bulk_request(checks, &self.facility_code, "", &self.config.dialect);
-        let receipt = self.guard.run(Repeat::Never, deadline, |d| {
-            self.exchange(upload.clone(), d)
-        })?;
-        let reception = map::bulk_reception_number(&receipt)?;
-        let job = self.start_job(&reception, State::Sent);
-        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
-        loop {
-            let m = match self
-                .guard
-                .run(Repeat::Safe, deadline, |d| self.exchange(poll.clone(), d))
-            {
-                Ok(m) => m,
-                Err(e) => {
-                    self.leave_job(&job);
-                    return Err(e);
-                }
-            };
-            match map::segment(&m.header) {
-                Segment::InProgress => {
-                    let wait = Duration::from_millis(self.config.bulk_poll_ms);
-                    if Instant::now() + wait >= deadline {
-                        self.leave_job(&job);
-                        return Err(UpstreamError::Timeout);
-                    }
-                    std::thread::sleep(wait);
-                }
-                Segment::Failed(e) => {
-                    self.journal.remove(&job.name);
-                    return Err(e);
-                }
-                Segment::Completed => {
-                    self.journal.remove(&job.name);
-                    return Ok(map::bulk_results(checks.len(), &m));
-                }
-            }
-        }
+        let job = BulkJob {
+            kind: BulkKind::Qualification,
+            facility_code: &self.facility_code,
+            poll_every: Duration::from_millis(self.config.bulk_poll_ms),
+        };
+        let journalled = JournalledJob {
+            transport: self,
+            entry: RefCell::new(None),
+        };
+        let m = bulk::upload_and_poll(&self.guard, &journalled, job, &upload, deadline)?;
+        Ok(map::bulk_results(checks.len(), &m))
     }
 
     /// Journals a bulk job by its 受付番号, so a restart or a passed deadline polls it to its end.
@@ -223,7 +204,45 @@ impl FolderTransport {
         job.state = State::Abandoned;
         let _ = self.journal.record(&job);
     }
+}
 
+/// A bulk job of this transport: each step is journalled, so a restart or a passed deadline
+/// polls it to its end.
+struct JournalledJob<'a> {
+    transport: &'a FolderTransport,
+    entry: RefCell<Option<Entry>>,
+}
+
+impl BulkExchange for JournalledJob<'_> {
+    fn send_and_wait(
+        &self,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<ResultMessage, UpstreamError> {
+        self.transport.exchange(request.clone(), deadline)
+    }
+
+    fn job(&self, reception: &str, step: JobStep) {
+        let t = self.transport;
+        match step {
+            JobStep::Started => {
+                *self.entry.borrow_mut() = Some(t.start_job(reception, State::Sent));
+            }
+            JobStep::Left => {
+                if let Some(job) = self.entry.borrow().as_ref() {
+                    t.leave_job(job);
+                }
+            }
+            JobStep::Ended => {
+                if let Some(job) = self.entry.borrow().as_ref() {
+                    t.journal.remove(&job.name);
+                }
+            }
+        }
+    }
+}
+
+impl FolderTransport {
     /// Sends a poll for an abandoned bulk job without waiting; the sweeper reads its result.
     pub(crate) fn poll_job(&self, reception: &str) -> Result<(), UpstreamError> {
         let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, reception);

@@ -97,6 +97,25 @@ fn bulk_check_uploads_once_and_polls_until_ready() {
 }
 
 #[test]
+fn a_zipped_bulk_result_is_read_and_cleaned_up() {
+    for encoding in [Encoding::Utf8, Encoding::ShiftJis] {
+        let rig = rig(encoding, |_| {});
+        rig.terminal.set_zip_bulk_results(true);
+        let checks: Vec<_> = variants().into_iter().map(|(_, c)| c).collect();
+        let results = rig.transport.bulk_check(&checks, within(10_000)).unwrap();
+        let directory = Directory::load(None).unwrap();
+        for (check, got) in checks.iter().zip(&results) {
+            assert_eq!(
+                got.as_ref().unwrap().qualifications,
+                directory.check_by_numbers(check).qualifications
+            );
+        }
+        assert_eq!(results[0].as_ref().unwrap().arbitrary_identifier, "1");
+        rig.assert_clean();
+    }
+}
+
+#[test]
 fn face_files_become_events_once() {
     for results in [Encoding::Utf8, Encoding::ShiftJis] {
         let rig = rig(results, |_| {});

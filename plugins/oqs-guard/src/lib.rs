@@ -11,8 +11,11 @@
 //! Failing fast (breaker open, every session busy) comes out as `UpstreamError::RetryLater`
 //! with the time to wait; other upstream-down errors as `UpstreamError::Unavailable`; the
 //! deadline passing as `UpstreamError::Timeout`.
+//!
+//! [`bulk`] is the one upload-and-poll loop of 一括照会 that every transport runs through its guard.
 
 pub mod breaker;
+pub mod bulk;
 pub mod limiter;
 
 use std::time::{Duration, Instant};

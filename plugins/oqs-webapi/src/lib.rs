@@ -19,9 +19,10 @@ use serde::Deserialize;
 use shikaku_domain::pb::QualificationResult;
 use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use shikaku_domain::values::FacilityCode;
+use shikaku_oqs_guard::bulk::{self, BulkExchange, BulkJob};
 use shikaku_oqs_guard::{Guard, GuardConfig, Repeat};
-use shikaku_oqs_xml::dom::{Document, Limits};
-use shikaku_oqs_xml::map::{self, Segment};
+use shikaku_oqs_xml::dom::Limits;
+use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::names::{BulkKind, FileName};
 use shikaku_oqs_xml::{Dialect, Encoding, Request, ResultMessage, XmlError};
 
@@ -49,9 +50,9 @@ pub struct WebApiConfig {
     pub result_encoding: Option<Encoding>,
     #[serde(default = "connect_ms")]
     pub connect_timeout_ms: u64,
-    #[serde(default = "bulk_poll_ms")]
+    #[serde(default = "bulk::default_poll_ms")]
     pub bulk_poll_ms: u64,
-    #[serde(default = "max_bytes")]
+    #[serde(default = "bulk::default_max_result_bytes")]
     pub max_result_bytes: usize,
     #[serde(default)]
     pub dialect: Dialect,
@@ -67,12 +68,6 @@ fn utf8() -> Encoding {
 }
 fn connect_ms() -> u64 {
     3_000
-}
-fn bulk_poll_ms() -> u64 {
-    1_000
-}
-fn max_bytes() -> usize {
-    64 * 1024 * 1024
 }
 
 impl WebApiConfig {
@@ -93,8 +88,8 @@ impl WebApiConfig {
             request_encoding: utf8(),
             result_encoding: None,
             connect_timeout_ms: connect_ms(),
-            bulk_poll_ms: bulk_poll_ms(),
-            max_result_bytes: max_bytes(),
+            bulk_poll_ms: bulk::default_poll_ms(),
+            max_result_bytes: bulk::default_max_result_bytes(),
             dialect: Dialect::default(),
             guard: GuardConfig::default(),
         }
@@ -250,16 +245,14 @@ impl WebApiTransport {
         let unreadable = |e: XmlError| {
             UpstreamError::Unavailable(format!("the terminal sent an unreadable result: {e}"))
         };
-        let doc = Document::parse(&body, &self.limits).map_err(unreadable)?;
-        if let Some(expected) = self.config.result_encoding
-            && doc.encoding != expected
-        {
-            return Err(unreadable(XmlError::EncodingMismatch {
-                declared: doc.encoding.xml_name(),
-                identified: expected.xml_name(),
-            }));
-        }
-        ResultMessage::from_document(&doc, &self.config.dialect).map_err(unreadable)
+        // XML, or (a bulk result) a zip holding XML.
+        ResultMessage::read(
+            &body,
+            &self.config.dialect,
+            &self.limits,
+            self.config.result_encoding,
+        )
+        .map_err(unreadable)
     }
 
     fn file_identifier(&self) -> String {
@@ -308,27 +301,23 @@ impl WebApiTransport {
             &self.file_identifier(),
             &self.config.dialect,
         );
-        let receipt = self
-            .guard
-            .run(Repeat::Never, deadline, |d| self.exchange(&upload, d))?;
-        let reception = map::bulk_reception_number(&receipt)?;
-        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, &reception);
-        loop {
-            let m = self
-                .guard
-                .run(Repeat::Safe, deadline, |d| self.exchange(&poll, d))?;
-            match map::segment(&m.header) {
-                Segment::InProgress => {
-                    let wait = Duration::from_millis(self.config.bulk_poll_ms);
-                    if Instant::now() + wait >= deadline {
-                        return Err(UpstreamError::Timeout);
-                    }
-                    std::thread::sleep(wait);
-                }
-                Segment::Failed(e) => return Err(e),
-                Segment::Completed => return Ok(map::bulk_results(checks.len(), &m)),
-            }
-        }
+        let job = BulkJob {
+            kind: BulkKind::Qualification,
+            facility_code: &self.facility_code,
+            poll_every: Duration::from_millis(self.config.bulk_poll_ms),
+        };
+        let m = bulk::upload_and_poll(&self.guard, self, job, &upload, deadline)?;
+        Ok(map::bulk_results(checks.len(), &m))
+    }
+}
+
+impl BulkExchange for WebApiTransport {
+    fn send_and_wait(
+        &self,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<ResultMessage, UpstreamError> {
+        self.exchange(request, deadline)
     }
 }
 

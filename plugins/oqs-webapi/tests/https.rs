@@ -139,6 +139,24 @@ fn every_result_variant_in_both_encodings_with_ca_or_pin() {
 }
 
 #[test]
+fn a_zipped_bulk_result_is_read() {
+    for encoding in [Encoding::Utf8, Encoding::ShiftJis] {
+        let rig = rig(encoding);
+        rig.terminal.set_zip_bulk_results(true);
+        let transport = WebApiTransport::new(rig.config()).unwrap();
+        let directory = Directory::load(None).unwrap();
+        let results = transport.bulk_check(&variants(), within(10_000)).unwrap();
+        for (check, got) in variants().iter().zip(&results) {
+            assert_eq!(
+                got.as_ref().unwrap().qualifications,
+                directory.check_by_numbers(check).qualifications
+            );
+        }
+        assert_eq!(results[2].as_ref().unwrap().arbitrary_identifier, "3");
+    }
+}
+
+#[test]
 fn the_wrong_server_or_client_certificate_is_refused() {
     let rig = rig(Encoding::Utf8);
     let c = &variants()[0];

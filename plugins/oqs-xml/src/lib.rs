@@ -6,6 +6,7 @@
 //! - [`names`]: the message kinds and their file names (`OQSsiquc01req_….xml`, face files).
 //! - [`model`]: requests and results, every field the public sources name, as raw strings.
 //! - [`map`]: results to and from `shikaku.v1.QualificationResult`, errors to `UpstreamError`.
+//! - [`zipped`]: results that come as a zip archive of XML, read with bounds.
 //!
 //! The official layout (外部インターフェイス仕様書 別紙3-1) is not public; what the public sources only
 //! suggest is configurable through [`Dialect`] rather than fixed in code.
@@ -18,6 +19,7 @@ pub mod model;
 pub mod names;
 mod out;
 mod text;
+pub mod zipped;
 
 pub use dialect::{Dialect, EncodingCheck, InsurerPadding};
 pub use dom::{Element, Limits};

@@ -8,6 +8,7 @@ use crate::dom::{Document, Element, Limits};
 use crate::encoding::Encoding;
 use crate::names::{BulkKind, MessageKind};
 use crate::out::Out;
+use crate::zipped;
 
 /// A struct of leaf elements: field name and element name side by side, so reading and writing
 /// cannot drift apart. `extra` fields (nested elements) are read and written by hand.
@@ -69,6 +70,9 @@ record! {
         number_of_processing_result: "NumberOfProcessingResult",
         number_of_normal_processing: "NumberOfNormalProcessing",
         number_of_error: "NumberOfError",
+        /// 資格確認キー: one kiosk agent saw it in face files; where it stands is not public, so
+        /// it is read from the header, the body and each record alike.
+        qualification_confirmation_key: "QualificationConfirmationKey",
     }
 }
 
@@ -260,6 +264,13 @@ record! {
         pharmacists_cons_flg: "PharmacistsInfoConsFlg",
         pharmacists_cons_time: "PharmacistsInfoConsTime",
         pharmacists_available_time: "PharmacistsInfoAvailableTime",
+        /// 薬剤 as one public exporter spells it (its own parser and every other source read
+        /// `PharmacistsInfo…`): read when the `Pharmacists` spelling is absent. That exporter
+        /// writes `…AcquisitionTime` (取得日時), read as the consent time.
+        pharmaceutical_cons_flg: "PharmaceuticalInfoConsFlg",
+        pharmaceutical_cons_time: "PharmaceuticalInfoConsTime",
+        pharmaceutical_acquisition_time: "PharmaceuticalInfoAcquisitionTime",
+        pharmaceutical_available_time: "PharmaceuticalInfoAvailableTime",
         diagnosis_cons_flg: "DiagnosisInfoConsFlg",
         diagnosis_cons_time: "DiagnosisInfoConsTime",
         diagnosis_available_time: "DiagnosisInfoAvailableTime",
@@ -288,6 +299,7 @@ record! {
         /// 照会番号.
         reference_number: "ReferenceNumber",
         arbitrary_identifier: "ArbitraryIdentifier",
+        qualification_confirmation_key: "QualificationConfirmationKey",
         prescription_issue_select: "PrescriptionIssueSelect",
         limit_certificate_changed: "LimitApplicationCertificateChanged",
     }
@@ -310,9 +322,23 @@ impl QualificationRecord {
         r.limit_certificate = el
             .child("LimitApplicationCertificateRelatedInfo")
             .map(LimitApplicationCertificateInfo::read_leaves);
+        // Sources disagree on the 特定疾病 shape: the layout wraps each certificate in
+        // SpecificDiseasesCertificateInfo inside the list; one public client models repeated
+        // list elements holding the leaves directly. Both are read, and a bare Info as well.
         r.specific_diseases = el
             .all("SpecificDiseasesCertificateList")
-            .flat_map(|l| l.all("SpecificDiseasesCertificateInfo"))
+            .flat_map(|l| {
+                let wrapped: Vec<&Element> = l.all("SpecificDiseasesCertificateInfo").collect();
+                if wrapped.is_empty()
+                    && l.children
+                        .iter()
+                        .any(|c| c.name.starts_with("SpecificDiseases"))
+                {
+                    vec![l]
+                } else {
+                    wrapped
+                }
+            })
             .chain(el.all("SpecificDiseasesCertificateInfo"))
             .map(SpecificDiseasesCertificateInfo::read_leaves)
             .collect();
@@ -385,6 +411,9 @@ record! {
         /// 処方箋発行形態: 1 電子, 2 紙.
         prescription_issue_select: "PrescriptionIssueSelect",
         reference_number: "ReferenceNumber",
+        /// The per-patient identifier of a bulk unit, when it stands outside the echoed keys.
+        arbitrary_identifier: "ArbitraryIdentifier",
+        qualification_confirmation_key: "QualificationConfirmationKey",
         /// 受付番号 / 受付日時 of a bulk upload's receipt.
         reception_number: "ReceptionNumber",
         reception_date_time: "ReceptionDateTime",
@@ -463,10 +492,46 @@ fn root_of(doc: &Document) -> Result<&Element, XmlError> {
 }
 
 impl ResultMessage {
-    /// Parses a result file's bytes.
+    /// Parses a result file's bytes: XML, or a zip holding XML (see [`ResultMessage::read`]).
     pub fn parse(bytes: &[u8], dialect: &Dialect, limits: &Limits) -> Result<Self, XmlError> {
-        let doc = Document::parse(bytes, limits)?;
-        Self::from_document(&doc, dialect)
+        Self::read(bytes, dialect, limits, None)
+    }
+
+    /// Reads a result file as it arrives: plain XML, or a zip archive (`…res_….zip`, told by
+    /// its signature, not its name) holding XML. Each document must be in `expected` encoding
+    /// when one is configured. An archive holding several documents answers the first one's
+    /// header and body with every document's units, in archive order.
+    pub fn read(
+        bytes: &[u8],
+        dialect: &Dialect,
+        limits: &Limits,
+        expected: Option<Encoding>,
+    ) -> Result<Self, XmlError> {
+        let documents = if zipped::is_zip(bytes) {
+            zipped::documents(bytes, limits)?
+        } else {
+            vec![Document::parse(bytes, limits)?]
+        };
+        let mut merged: Option<Self> = None;
+        for doc in &documents {
+            if let Some(expected) = expected
+                && doc.encoding != expected
+            {
+                return Err(XmlError::EncodingMismatch {
+                    declared: doc.encoding.xml_name(),
+                    identified: expected.xml_name(),
+                });
+            }
+            let m = Self::from_document(doc, dialect)?;
+            match &mut merged {
+                None => merged = Some(m),
+                Some(first) => {
+                    first.units.extend(m.units);
+                    first.registration_units.extend(m.registration_units);
+                }
+            }
+        }
+        merged.ok_or(XmlError::Empty)
     }
 
     pub fn from_document(doc: &Document, dialect: &Dialect) -> Result<Self, XmlError> {

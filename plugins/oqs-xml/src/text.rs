@@ -21,6 +21,22 @@ pub(crate) fn date_to_oqs(s: &str) -> String {
         .unwrap_or_else(|| s.to_owned())
 }
 
+/// yyyyMM → YYYY-MM (診療年月); `None` when it is not a month.
+pub(crate) fn month_from_oqs(s: &str) -> Option<String> {
+    let t = s.trim();
+    let month: u32 = t.get(4..6)?.parse().ok()?;
+    (t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()) && (1..=12).contains(&month))
+        .then(|| format!("{}-{}", &t[..4], &t[4..]))
+}
+
+/// YYYY-MM → yyyyMM; anything else is written as it is.
+pub(crate) fn month_to_oqs(s: &str) -> String {
+    match s.trim().split_once('-') {
+        Some((y, m)) if y.len() == 4 && m.len() == 2 => format!("{y}{m}"),
+        _ => s.to_owned(),
+    }
+}
+
 /// yyyyMMddHHmmss (JST) → RFC 3339; anything else is kept.
 pub(crate) fn time_from_oqs(s: &str) -> String {
     NaiveDateTime::parse_from_str(s.trim(), "%Y%m%d%H%M%S")
@@ -54,5 +70,9 @@ mod tests {
         assert_eq!(date_from_oqs("20011327"), "20011327");
         assert_eq!(time_from_oqs("20230221174835"), "2023-02-21T17:48:35+09:00");
         assert_eq!(time_to_oqs("2023-02-21T08:48:35+00:00"), "20230221174835");
+        assert_eq!(month_from_oqs("202609").as_deref(), Some("2026-09"));
+        assert_eq!(month_from_oqs("202613"), None);
+        assert_eq!(month_from_oqs("2026九月"), None);
+        assert_eq!(month_to_oqs("2026-09"), "202609");
     }
 }

@@ -88,6 +88,7 @@ fn consents_and_processing_notes_round_trip() {
         }),
         limit_certificate: Some(given("2026-09-29T10:00:00+09:00", "")),
         specific_diseases: None,
+        ..Default::default()
     });
     r.processing_result_code = "EOQW001".into();
     r.processing_result_message = "マイナンバーカードの失効期限3か月前".into();

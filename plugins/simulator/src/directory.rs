@@ -42,6 +42,7 @@ impl Directory {
         for (pi, person) in persons.into_iter().enumerate() {
             let mut result = person.result;
             codes::normalize(&mut result);
+            result.simulated = true;
             for (qi, q) in result.qualifications.iter().enumerate() {
                 // Without an insurer or a readable birth date no check by numbers can match it.
                 let Ok(birth) = parse_date(&q.birth_date) else {
@@ -120,6 +121,7 @@ impl Directory {
             },
         };
         codes::normalize(&mut result);
+        result.simulated = true;
         if !check.limit_certificate_consent {
             // Without the patient's consent OQS leaves out the 限度額適用認定証.
             for q in &mut result.qualifications {

@@ -10,6 +10,7 @@ mod directory;
 mod fixture;
 mod pki;
 mod reader;
+pub mod shapes;
 mod state;
 mod upstream;
 

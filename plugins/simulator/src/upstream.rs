@@ -179,7 +179,13 @@ fn consent_record(c: &ConsentChoices, now: DateTime<FixedOffset>) -> ConsentReco
         health_checkup: Some(consent_state(c.health_checkup(), all, now)),
         surgery: Some(consent_state(c.surgery(), all, now)),
         limit_certificate: Some(consent_state(c.limit_certificate(), all, now)),
-        specific_diseases: Some(consent_state(c.limit_certificate(), all, now)),
+        specific_diseases: Some(consent_state(c.specific_diseases(), all, now)),
+        diagnosis_names: Some(consent_state(c.diagnosis_names(), all, now)),
+        infections: Some(consent_state(c.infections(), all, now)),
+        drug_allergies: Some(consent_state(c.drug_allergies(), all, now)),
+        other_allergies: Some(consent_state(c.other_allergies(), all, now)),
+        lab_tests: Some(consent_state(c.lab_tests(), all, now)),
+        prescriptions: Some(consent_state(c.prescriptions(), all, now)),
     }
 }
 

@@ -16,12 +16,12 @@
 
 mod host;
 mod shims;
-pub mod wire;
 
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use shikaku_contract::wire;
 pub use shikaku_domain as domain;
 pub use shikaku_plugin_abi as abi;
 pub use shikaku_proto::plugin::v1 as pb;

@@ -173,6 +173,7 @@ impl Answerer {
                 },
                 body: ResultBody {
                     processing_result_status: "1".into(),
+                    reference_number: registration.reference_number.clone(),
                     registration: Some(registration),
                     ..Default::default()
                 },

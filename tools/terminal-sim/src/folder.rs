@@ -67,14 +67,18 @@ fn take(shared: &Arc<Shared>, path: &Path, file: FileName) {
 }
 
 fn respond(shared: &Shared, file: &FileName, request: &[u8], fault: Fault) {
-    let bytes = crate::https::answer_bytes(shared, file.kind, request, &fault);
-    let Some(bytes) = bytes else {
+    let answer = crate::https::answer_bytes(shared, file.kind, request, &fault);
+    let Some(crate::https::Answer { bytes, zipped }) = answer else {
         return;
     };
     if let Fault::Slow(d) = fault {
         std::thread::sleep(d);
     }
-    let path = shared.res.join(file.result().to_string());
+    let mut result = file.result();
+    if zipped {
+        result.extension = "zip".into();
+    }
+    let path = shared.res.join(result.to_string());
     let written = match fault {
         Fault::SlowWrite(d) => write_in_halves(&path, &bytes, d),
         _ => std::fs::write(&path, &bytes),

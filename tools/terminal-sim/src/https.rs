@@ -26,13 +26,21 @@ use crate::{Fault, Shared, TerminalError};
 pub const PATH_PREFIX: &str = "/oqs/";
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// What the terminal answers: the bytes, zipped or not.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub bytes: Vec<u8>,
+    /// A zip archive holding the result XML (a completed bulk result, when told to zip).
+    pub zipped: bool,
+}
+
 /// The bytes the terminal answers a request with, misbehaving as told; `None`: no answer.
 pub(crate) fn answer_bytes(
     shared: &Shared,
     kind: MessageKind,
     request: &[u8],
     fault: &Fault,
-) -> Option<Vec<u8>> {
+) -> Option<Answer> {
     let answerer = &shared.answerer;
     let mut message = answerer.answer(kind, request);
     match fault {
@@ -59,13 +67,28 @@ pub(crate) fn answer_bytes(
         _ => {}
     }
     let bytes = answerer.encode(&message);
-    Some(match fault {
+    let zip = shared.zip_bulk.load(Ordering::SeqCst)
+        && matches!(kind, MessageKind::BulkDownload(_))
+        && message.header.segment_of_result == "1";
+    let (bytes, zipped) = if zip {
+        (
+            crate::zipped::archive(
+                &FileName::request(kind, "result").result().to_string(),
+                &bytes,
+            ),
+            true,
+        )
+    } else {
+        (bytes, false)
+    };
+    let bytes = match fault {
         Fault::Malformed => {
             b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<XmlMsg><MessageHeader><SegmentOfResult>1</MessageBody></XmlMsg>\n".to_vec()
         }
         Fault::Truncated => bytes[..bytes.len() / 2].to_vec(),
         _ => bytes,
-    })
+    };
+    Some(Answer { bytes, zipped })
 }
 
 /// A running HTTPS side; stops when dropped.
@@ -238,7 +261,7 @@ async fn handle(
             .ok()
             .flatten()
     };
-    let Some(bytes) = answer else {
+    let Some(Answer { bytes, zipped }) = answer else {
         // Never answers: hold the connection until the client gives up.
         std::future::pending::<()>().await;
         return Ok(reply(StatusCode::GATEWAY_TIMEOUT, ""));
@@ -253,7 +276,11 @@ async fn handle(
     let mut r = reply(StatusCode::OK, bytes);
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/xml"),
+        hyper::header::HeaderValue::from_static(if zipped {
+            "application/zip"
+        } else {
+            "application/xml"
+        }),
     );
     Ok(r)
 }

@@ -6,11 +6,14 @@
 //! misbehave ([`Fault`]): answer slowly, write a file in two halves, answer with an error result,
 //! write malformed or truncated XML, take requests and never answer, or stop taking them at all.
 //! [`https`] serves the same messages over HTTPS with mutual TLS for the Web API transport.
+//! On command it answers completed bulk results zipped ([`Terminal::set_zip_bulk_results`]) and
+//! drops result files in the shapes real terminals write ([`Terminal::drop_shape`]).
 
 mod answer;
 mod folder;
 pub mod https;
 pub mod pki;
+mod zipped;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -87,6 +90,8 @@ pub enum TerminalError {
     Fixture(#[from] shikaku_simulator::SimulatorError),
     #[error("no person {0:?} in the fixture")]
     UnknownPerson(String),
+    #[error("no result shape {0:?}; the shapes are: {shapes}", shapes = shikaku_simulator::shapes::names().join(", "))]
+    UnknownShape(String),
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
     #[error("test certificates: {0}")]
@@ -112,6 +117,8 @@ pub(crate) struct Shared {
     pub fault: Mutex<Fault>,
     pub stats: Stats,
     pub stop: AtomicBool,
+    /// Completed bulk results are answered as a zip archive.
+    pub zip_bulk: AtomicBool,
     pub req: PathBuf,
     pub res: PathBuf,
     pub face: PathBuf,
@@ -158,6 +165,7 @@ impl Terminal {
             fault: Mutex::new(Fault::None),
             stats: Stats::default(),
             stop: AtomicBool::new(false),
+            zip_bulk: AtomicBool::new(false),
             req: folder(&config.root.join("req"))?,
             res: folder(&config.root.join("res"))?,
             face: folder(&config.root.join("face"))?,
@@ -180,6 +188,49 @@ impl Terminal {
     /// Changes how the terminal behaves from the next request on.
     pub fn set_fault(&self, fault: Fault) {
         *self.shared.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    /// From the next request on, completed bulk results are answered zipped (`….zip` in `res`,
+    /// `application/zip` over HTTPS), or plain again.
+    pub fn set_zip_bulk_results(&self, zip: bool) {
+        self.shared.zip_bulk.store(zip, Ordering::SeqCst);
+    }
+
+    /// Writes the result file of a shape (`shikaku_simulator::shapes`) into `face`, in the
+    /// terminal's encoding, as a face-auth result; answers its path.
+    pub fn drop_shape(&self, shape: &str) -> Result<PathBuf, TerminalError> {
+        let answerer = &self.shared.answerer;
+        let text = shikaku_simulator::shapes::shape(shape, &answerer.facility_code)
+            .ok_or_else(|| TerminalError::UnknownShape(shape.to_owned()))?;
+        let bytes = match answerer.encoding {
+            Encoding::Utf8 => text.into_bytes(),
+            Encoding::ShiftJis => {
+                let text = text
+                    .replace("encoding=\"UTF-8\"", "encoding=\"Shift_JIS\"")
+                    .replace("<CharacterCodeIdentifier>0<", "<CharacterCodeIdentifier>1<");
+                Encoding::ShiftJis
+                    .encode(&text)
+                    .map_err(|e| TerminalError::Write {
+                        path: shape.to_owned(),
+                        reason: e.to_string(),
+                    })?
+            }
+        };
+        let stamp = shikaku_domain::clock::now()
+            .format("%Y%m%d%H%M%S")
+            .to_string();
+        let mut id = [0u8; 10];
+        rand::fill(&mut id);
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let name = shikaku_oqs_xml::names::face_file_name(&answerer.facility_code, &id, &stamp);
+        let path = self.shared.face.join(&name);
+        folder::write_atomically(&self.shared.face, &name, &bytes).map_err(|e| {
+            TerminalError::Write {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(path)
     }
 
     pub fn stats(&self) -> &Stats {

@@ -7,6 +7,9 @@
 //! ```text
 //! face <person>            drop a face-auth result for a fixture person (e.g. `face taro`)
 //! people                   list the fixture's people
+//! shape <name>             drop a result file of a shape real terminals write (e.g.
+//!                          `shape medical-assistance-terminal`); `shapes` lists them
+//! zip on | off             answer completed bulk results zipped (OQSmuquc02res_….zip)
 //! fault none | slow <ms> | slow-write <ms> | error <code> | file-error <code>
 //!       | malformed | truncated | never | down
 //! quit
@@ -54,6 +57,9 @@ struct Args {
     /// Drop a face file for this person at start (repeatable).
     #[arg(long)]
     face: Vec<String>,
+    /// Answer completed bulk results zipped from the start.
+    #[arg(long)]
+    zip_bulk: bool,
 }
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
@@ -106,6 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bulk_delay = Duration::from_millis(args.bulk_delay_ms);
     let terminal = Terminal::start(config)?;
     terminal.set_fault(args.fault);
+    terminal.set_zip_bulk_results(args.zip_bulk);
     println!(
         "terminal simulator for {}: req {} → res {}, face {}",
         terminal.facility_code(),
@@ -144,6 +151,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(p) => println!("face: {}", p.display()),
                 Err(e) => println!("error: {e}"),
             },
+            "shapes" => println!("{}", shikaku_simulator::shapes::names().join(" ")),
+            "shape" => match terminal.drop_shape(rest.trim()) {
+                Ok(p) => println!("face: {}", p.display()),
+                Err(e) => println!("error: {e}"),
+            },
+            "zip" => match rest.trim() {
+                "on" | "off" => {
+                    terminal.set_zip_bulk_results(rest.trim() == "on");
+                    println!("zip bulk results: {}", rest.trim());
+                }
+                _ => println!("error: zip on | off"),
+            },
             "fault" => match parse_fault(rest.trim()) {
                 Ok(f) => {
                     println!("fault: {f:?}");
@@ -151,7 +170,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Err(e) => println!("error: {e}"),
             },
-            other => println!("error: unknown command {other:?} (face, people, fault, quit)"),
+            other => println!(
+                "error: unknown command {other:?} (face, people, shape, shapes, zip, fault, quit)"
+            ),
         }
     }
     // Standard input closed (run in the background): keep serving until killed.

@@ -187,6 +187,100 @@ fn face_files_carry_the_live_naming() {
 }
 
 #[test]
+fn shapes_are_dropped_in_the_terminal_encoding() {
+    for encoding in [Encoding::Utf8, Encoding::ShiftJis] {
+        let (_dir, t) = start(encoding);
+        for shape in shikaku_simulator::shapes::names() {
+            let path = t.drop_shape(shape).unwrap();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            assert!(names::is_face_file(&name, names::FACE_PREFIX));
+            let bytes = std::fs::read(&path).unwrap();
+            let doc = shikaku_oqs_xml::dom::Document::parse(&bytes, &Limits::default()).unwrap();
+            assert_eq!(doc.encoding, encoding, "{shape}");
+            ResultMessage::parse(&bytes, &Dialect::default(), &Limits::default()).unwrap();
+        }
+        let m = ResultMessage::parse(
+            &std::fs::read(t.drop_shape("medical-assistance-terminal").unwrap()).unwrap(),
+            &Dialect::default(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let r = map::to_result(&m.header, &m.body).unwrap();
+        let a = r.qualifications[0].medical_assistance.as_ref().unwrap();
+        assert_eq!(a.tickets.len(), 2);
+        assert_eq!(a.tickets[0].designated_institution_code, t.facility_code());
+        assert!(t.drop_shape("no-such-shape").is_err());
+    }
+}
+
+#[test]
+fn completed_bulk_results_are_zipped_on_command() {
+    let (_dir, t) = start(Encoding::Utf8);
+    t.set_zip_bulk_results(true);
+    let upload = Request::BulkUpload {
+        kind: BulkKind::Qualification,
+        header: MessageHeader {
+            qualification_confirmation_date: "20260929".into(),
+            medical_institution_code: "1311111114".into(),
+            ..Default::default()
+        },
+        searches: vec![SearchInfo {
+            arbitrary_identifier: "1".into(),
+            ..match taro_request() {
+                Request::QualificationCheck { search, .. } => search,
+                _ => unreachable!(),
+            }
+        }],
+        registrations: Vec::new(),
+    };
+    let receipt = send(&t, &upload, "Z1", Encoding::Utf8);
+    let poll = map::bulk_download(
+        BulkKind::Qualification,
+        "1311111114",
+        &receipt.body.reception_number,
+    );
+    let end = Instant::now() + Duration::from_secs(5);
+    for n in 2.. {
+        let name = FileName::request(poll.kind(), format!("Z{n}"));
+        std::fs::write(
+            t.req_dir().join(name.to_string()),
+            poll.to_xml(Encoding::Utf8).unwrap(),
+        )
+        .unwrap();
+        let zip = t.res_dir().join(format!("OQSmuquc02res_Z{n}.zip"));
+        let xml = t.res_dir().join(name.result().to_string());
+        let (path, bytes) = loop {
+            assert!(Instant::now() < end, "no answer to Z{n}");
+            if let Ok(b) = std::fs::read(&zip)
+                && ResultMessage::parse(&b, &Dialect::default(), &Limits::default()).is_ok()
+            {
+                break (zip.clone(), b);
+            }
+            if let Ok(b) = std::fs::read(&xml)
+                && shikaku_oqs_xml::dom::Document::parse(&b, &Limits::default()).is_ok()
+            {
+                break (xml.clone(), b);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        std::fs::remove_file(&path).unwrap();
+        let m = ResultMessage::parse(&bytes, &Dialect::default(), &Limits::default()).unwrap();
+        if path == zip {
+            assert!(shikaku_oqs_xml::zipped::is_zip(&bytes));
+            assert_eq!(map::segment(&m.header), Segment::Completed);
+            assert_eq!(m.units.len(), 1);
+            break;
+        }
+        assert_eq!(
+            map::segment(&m.header),
+            Segment::InProgress,
+            "処理中 answers stay XML"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn faults_shape_what_is_written() {
     let (_dir, t) = start(Encoding::Utf8);
     t.set_fault(Fault::Malformed);

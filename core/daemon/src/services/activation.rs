@@ -17,8 +17,8 @@ use shikaku_domain::{Validator, ValueError};
 use shikaku_store::{ActivationRecord, WriteOp};
 use tonic::{Request, Response, Status};
 
-use super::Context;
-use crate::audit::{self, Caller, Entry};
+use crate::audit::audited;
+use crate::context::Context;
 use crate::error::ServiceError;
 
 pub struct ActivationCodes(pub Arc<Context>);
@@ -68,43 +68,39 @@ impl ActivationCodeService for ActivationCodes {
         &self,
         request: Request<IssueActivationCodeRequest>,
     ) -> Result<Response<IssueActivationCodeResponse>, Status> {
-        let caller = Caller::of(&request);
-        let req = request.into_inner();
         let ctx = &self.0;
-        let mut subject = String::new();
-        let result = async {
-            let memo = DeviceMemo::parse(&req.device_memo)
-                .map_err(|e| ServiceError::field("device_memo", e))?;
-            let issued = ctx.upstream.issue_activation_code(&memo).await?;
-            let record = ActivationRecord {
-                id: issued.id.clone(),
-                device_memo: memo.as_str().to_owned(),
-                state: "pending".into(),
-                issued_at: clock::rfc3339(issued.issued_at),
-                usable_from: clock::rfc3339(issued.usable_from),
-                redeemed_at: None,
-                revoked_at: None,
-                device_id: None,
-            };
-            subject = record.id.clone();
-            ctx.store
-                .write(vec![WriteOp::InsertActivation(record.clone())])
-                .await?;
-            Ok::<_, ServiceError>(IssueActivationCodeResponse {
-                code: issued.code.reveal(),
-                record: Some(to_pb(record)),
-            })
-        }
-        .await;
-        let entry = Entry {
-            operation: "IssueActivationCode",
-            method: "admin",
-            detail: "issued".into(),
-            subject,
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(Response::new)
+        let operation = "IssueActivationCode";
+        audited(
+            &ctx.store,
+            request,
+            operation,
+            "admin",
+            async |_, req, note| {
+                let memo = DeviceMemo::parse(&req.device_memo)
+                    .map_err(|e| ServiceError::field("device_memo", e))?;
+                let issued = ctx.upstream.issue_activation_code(&memo).await?;
+                let record = ActivationRecord {
+                    id: issued.id.clone(),
+                    device_memo: memo.as_str().to_owned(),
+                    state: "pending".into(),
+                    issued_at: clock::rfc3339(issued.issued_at),
+                    usable_from: clock::rfc3339(issued.usable_from),
+                    redeemed_at: None,
+                    revoked_at: None,
+                    device_id: None,
+                };
+                note.subject = record.id.clone();
+                ctx.store
+                    .write(vec![WriteOp::InsertActivation(record.clone())])
+                    .await?;
+                note.detail = "issued".into();
+                Ok(IssueActivationCodeResponse {
+                    code: issued.code.reveal(),
+                    record: Some(to_pb(record)),
+                })
+            },
+        )
+        .await
     }
 
     async fn list_activation_codes(
@@ -132,76 +128,70 @@ impl ActivationCodeService for ActivationCodes {
         &self,
         request: Request<RevokeActivationCodeRequest>,
     ) -> Result<Response<RevokeActivationCodeResponse>, Status> {
-        let caller = Caller::of(&request);
-        let req = request.into_inner();
         let ctx = &self.0;
-        let result = async {
-            let id = record_id(&req.id).map_err(|e| ServiceError::field("id", e))?;
-            // Our record first: an unknown id is NOT_FOUND without asking upstream.
-            ctx.store.activation_record(&id).await?;
-            ctx.upstream.revoke_activation_code(&id).await?;
-            ctx.store
-                .write(vec![WriteOp::SettleActivation {
-                    id: id.clone(),
-                    state: "revoked",
-                    at: clock::rfc3339(clock::now()),
-                    device_id: None,
-                }])
-                .await?;
-            Ok::<_, ServiceError>(RevokeActivationCodeResponse {
-                record: Some(to_pb(ctx.store.activation_record(&id).await?)),
-            })
-        }
-        .await;
-        let entry = Entry {
-            operation: "RevokeActivationCode",
-            method: "admin",
-            detail: "revoked".into(),
-            subject: req.id.chars().take(64).collect(),
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(Response::new)
+        let operation = "RevokeActivationCode";
+        audited(
+            &ctx.store,
+            request,
+            operation,
+            "admin",
+            async |_, req, note| {
+                note.subject = req.id.chars().take(64).collect();
+                let id = record_id(&req.id).map_err(|e| ServiceError::field("id", e))?;
+                // Our record first: an unknown id is NOT_FOUND without asking upstream.
+                ctx.store.activation_record(&id).await?;
+                ctx.upstream.revoke_activation_code(&id).await?;
+                ctx.store
+                    .write(vec![WriteOp::SettleActivation {
+                        id: id.clone(),
+                        state: "revoked",
+                        at: clock::rfc3339(clock::now()),
+                        device_id: None,
+                    }])
+                    .await?;
+                note.detail = "revoked".into();
+                Ok(RevokeActivationCodeResponse {
+                    record: Some(to_pb(ctx.store.activation_record(&id).await?)),
+                })
+            },
+        )
+        .await
     }
 
     async fn redeem_activation_code(
         &self,
         request: Request<RedeemActivationCodeRequest>,
     ) -> Result<Response<RedeemActivationCodeResponse>, Status> {
-        let caller = Caller::of(&request);
-        let mut req = request.into_inner();
         let ctx = &self.0;
-        let mut v = Validator::new();
-        let code = v.check("code", ActivationCode::parse(&req.code));
-        zeroize::Zeroize::zeroize(&mut req.code);
-        let device = v.check("device_id", device_id(&req.device_id));
-        let mut subject = String::new();
-        let result = async {
-            v.finish()?;
-            let (code, device) = (code.expect("validated"), device.expect("validated"));
-            let id = ctx.upstream.redeem_activation_code(&code, &device).await?;
-            subject = id.clone();
-            ctx.store
-                .write(vec![WriteOp::SettleActivation {
-                    id: id.clone(),
-                    state: "redeemed",
-                    at: clock::rfc3339(clock::now()),
-                    device_id: Some(device),
-                }])
-                .await?;
-            Ok::<_, ServiceError>(RedeemActivationCodeResponse {
-                record: Some(to_pb(ctx.store.activation_record(&id).await?)),
-            })
-        }
-        .await;
-        let entry = Entry {
-            operation: "RedeemActivationCode",
-            method: "device",
-            detail: "redeemed".into(),
-            subject,
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(Response::new)
+        let operation = "RedeemActivationCode";
+        audited(
+            &ctx.store,
+            request,
+            operation,
+            "device",
+            async |_, mut req, note| {
+                let mut v = Validator::new();
+                let code = v.check("code", ActivationCode::parse(&req.code));
+                zeroize::Zeroize::zeroize(&mut req.code);
+                let device = v.check("device_id", device_id(&req.device_id));
+                v.finish()?;
+                let (code, device) = (code.expect("validated"), device.expect("validated"));
+                let id = ctx.upstream.redeem_activation_code(&code, &device).await?;
+                note.subject = id.clone();
+                ctx.store
+                    .write(vec![WriteOp::SettleActivation {
+                        id: id.clone(),
+                        state: "redeemed",
+                        at: clock::rfc3339(clock::now()),
+                        device_id: Some(device),
+                    }])
+                    .await?;
+                note.detail = "redeemed".into();
+                Ok(RedeemActivationCodeResponse {
+                    record: Some(to_pb(ctx.store.activation_record(&id).await?)),
+                })
+            },
+        )
+        .await
     }
 }

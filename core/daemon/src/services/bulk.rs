@@ -1,118 +1,26 @@
-//! BulkCheckService: 一括照会 — many checks by insurance numbers as one job, stored item by item so
-//! progress can be watched, results fetched later, and a job cut short by a restart resumed.
+//! BulkCheckService: 一括照会. The jobs themselves are `workflow::bulk`.
 
-use std::collections::VecDeque;
 use std::pin::Pin as StdPin;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use prost::Message;
-use shikaku_domain::patient::PatientNumber;
-use shikaku_domain::pb::bulk_check_item::Target;
 use shikaku_domain::pb::bulk_check_service_server::BulkCheckService;
 use shikaku_domain::pb::{
-    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckMode, BulkCheckProgress,
-    BulkCheckState, BulkItemState, CheckByInsuranceNumbersRequest, ErrorReason,
-    GetBulkCheckResultsRequest, GetBulkCheckResultsResponse, ListBulkChecksRequest,
-    ListBulkChecksResponse, QualificationResult, StartBulkCheckRequest, StartBulkCheckResponse,
+    BulkCheckProgress, GetBulkCheckResultsRequest, GetBulkCheckResultsResponse,
+    ListBulkChecksRequest, ListBulkChecksResponse, StartBulkCheckRequest, StartBulkCheckResponse,
     WatchBulkCheckRequest,
 };
-use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use shikaku_domain::values::iso;
-use shikaku_domain::{ValueError, clock};
-use shikaku_store::{
-    BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord, StoreError, WriteOp,
-};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::Stream;
+use shikaku_domain::{Validator, ValueError};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::Context;
-use crate::audit::{self, Caller, Entry, new_id};
+use crate::audit::{audited, new_id};
+use crate::context::Context;
 use crate::error::ServiceError;
-use crate::services::qualification::validate_numbers;
-use crate::workflow;
+use crate::workflow::{bulk, card_check};
 
 /// Items one job may hold.
 const MAX_ITEMS: usize = 10_000;
-/// Tries per item when the upstream is unavailable or slow.
-const TRIES: u32 = 3;
-/// How often a progress watcher is updated at most.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
-
-/// The bulk-check runner's settings and the wake-up for progress watchers.
-pub struct Jobs {
-    concurrency: u32,
-    /// Counts settled items across all jobs; watchers wake on it and read the store.
-    settled: watch::Sender<u64>,
-}
-
-impl Jobs {
-    pub fn new(concurrency: u32) -> Self {
-        Self {
-            concurrency: concurrency.max(1),
-            settled: watch::channel(0).0,
-        }
-    }
-
-    fn bump(&self) {
-        self.settled.send_modify(|n| *n += 1);
-    }
-}
-
-fn job_pb(j: &BulkJobRecord, c: BulkCounts) -> BulkCheckJob {
-    BulkCheckJob {
-        id: j.id.clone(),
-        label: j.label.clone(),
-        state: if j.state == "done" {
-            BulkCheckState::Done
-        } else {
-            BulkCheckState::Running
-        } as i32,
-        mode: if j.mode == "bulk_upload" {
-            BulkCheckMode::BulkUpload
-        } else {
-            BulkCheckMode::PerPatient
-        } as i32,
-        concurrency: j.concurrency,
-        confirmation_date: j.confirmation_date.clone(),
-        created_at: j.created_at.clone(),
-        finished_at: j.finished_at.clone().unwrap_or_default(),
-        total: j.total,
-        checked: c.checked,
-        failed: c.failed,
-        invalid: c.invalid,
-    }
-}
-
-fn item_pb(i: BulkItemRecord) -> BulkCheckItemResult {
-    let state = match i.state.as_str() {
-        "pending" => BulkItemState::Pending,
-        "checked" => BulkItemState::Checked,
-        "failed" => BulkItemState::Failed,
-        _ => BulkItemState::Invalid,
-    };
-    BulkCheckItemResult {
-        index: i.idx,
-        key: i.key,
-        state: state as i32,
-        result: i
-            .result
-            .and_then(|b| QualificationResult::decode(b.as_slice()).ok()),
-        error_reason: i.error_reason,
-        error_message: i.error_message,
-        finished_at: i.finished_at.unwrap_or_default(),
-    }
-}
-
-fn not_found(id: &str) -> ServiceError {
-    ServiceError::NotFound {
-        reason: ErrorReason::BulkCheckNotFound,
-        what: "bulk check",
-        key: "job_id",
-        value: id.to_owned(),
-    }
-}
 
 fn job_id(s: &str) -> Result<String, ServiceError> {
     let s = s.trim();
@@ -125,250 +33,12 @@ fn job_id(s: &str) -> Result<String, ServiceError> {
     Ok(s.to_owned())
 }
 
-async fn job_of(ctx: &Context, id: &str) -> Result<BulkCheckJob, ServiceError> {
-    let job = match ctx.store.bulk_job(id).await {
-        Err(StoreError::NotFound(_)) => return Err(not_found(id)),
-        other => other?,
-    };
-    Ok(job_pb(&job, ctx.store.bulk_counts(id).await?))
-}
-
-/// How an item ended, before it is stored.
-enum Outcome {
-    Checked(Box<QualificationResult>),
-    Failed(ServiceError),
-    Invalid(ServiceError),
-}
-
-fn outcome_record(job: &str, idx: u32, outcome: Outcome) -> BulkItemOutcome {
-    let (state, result, error) = match outcome {
-        Outcome::Checked(r) => ("checked", Some(r.encode_to_vec()), None),
-        Outcome::Failed(e) => ("failed", None, Some(e)),
-        Outcome::Invalid(e) => ("invalid", None, Some(e)),
-    };
-    BulkItemOutcome {
-        job_id: job.to_owned(),
-        idx,
-        state,
-        result,
-        error_reason: error
-            .as_ref()
-            .map(|e| e.reason().to_owned())
-            .unwrap_or_default(),
-        error_message: error.map(|e| e.to_string()).unwrap_or_default(),
-        finished_at: clock::rfc3339(clock::now()),
-    }
-}
-
-/// The numbers check an item stands for: as given, or from its patient number's newest link.
-async fn resolve(ctx: &Context, item: &BulkCheckItem, date: &str) -> Result<NumbersCheck, Outcome> {
-    let mut numbers = match &item.target {
-        Some(Target::Numbers(n)) => n.clone(),
-        Some(Target::PatientNumber(p)) => {
-            let number = PatientNumber::parse(p)
-                .map_err(|e| Outcome::Invalid(ServiceError::field("patient_number", e)))?;
-            let links = ctx
-                .store
-                .links(ctx.reception.facility(), Some(number.as_str()))
-                .await
-                .map_err(|e| Outcome::Failed(e.into()))?;
-            let Some(link) = links
-                .into_iter()
-                .max_by(|a, b| a.linked_at.cmp(&b.linked_at))
-            else {
-                return Err(Outcome::Failed(ServiceError::NotFound {
-                    reason: ErrorReason::PatientLinkNotFound,
-                    what: "patient link for",
-                    key: "patient_number",
-                    value: number.to_string(),
-                }));
-            };
-            CheckByInsuranceNumbersRequest {
-                insurer_number: link.person.insurer_number,
-                symbol: link.person.symbol,
-                number: link.person.number,
-                branch: link.person.branch,
-                birth_date: link.person.birth_date,
-                ..Default::default()
-            }
-        }
-        None => {
-            return Err(Outcome::Invalid(ServiceError::field(
-                "target",
-                ValueError::Rule("give insurance numbers or a patient number".into()),
-            )));
-        }
-    };
-    numbers.confirmation_date = date.to_owned();
-    validate_numbers(&numbers).map_err(Outcome::Invalid)
-}
-
-fn retryable(e: &UpstreamError) -> bool {
-    matches!(
-        e,
-        UpstreamError::Unavailable(_) | UpstreamError::RetryLater { .. } | UpstreamError::Timeout
-    )
-}
-
-/// One check, retried a little when the upstream is unavailable.
-async fn check_one(ctx: &Context, check: &NumbersCheck) -> Outcome {
-    let mut wait = Duration::from_millis(200);
-    for attempt in 1..=TRIES {
-        match tokio::time::timeout(ctx.check_timeout, ctx.upstream.check_by_numbers(check)).await {
-            Ok(Ok(r)) => return Outcome::Checked(Box::new(r)),
-            Ok(Err(e)) if attempt < TRIES && retryable(&e) => {}
-            Ok(Err(e)) => return Outcome::Failed(e.into()),
-            Err(_) if attempt < TRIES => {}
-            Err(_) => return Outcome::Failed(UpstreamError::Timeout.into()),
-        }
-        tokio::time::sleep(wait).await;
-        wait *= 2;
-    }
-    Outcome::Failed(UpstreamError::Timeout.into())
-}
-
-async fn settle(ctx: &Context, job: &str, idx: u32, outcome: Outcome) -> Result<(), StoreError> {
-    ctx.store
-        .write(vec![WriteOp::SettleBulkItem(outcome_record(
-            job, idx, outcome,
-        ))])
-        .await?;
-    ctx.bulk.bump();
-    Ok(())
-}
-
-/// Runs a job's pending items to the end, or until the daemon shuts down (they stay pending
-/// and run again on the next start).
-async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
-    let job = ctx.store.bulk_job(&id).await?;
-    let pending = ctx.store.bulk_items(&id, true).await?;
-    let mut shutdown = Box::pin(ctx.shutting_down());
-    if job.mode == "bulk_upload" {
-        let mut checks = Vec::new();
-        for item in &pending {
-            let parsed = BulkCheckItem::decode(item.request.as_slice()).unwrap_or_default();
-            match resolve(&ctx, &parsed, &job.confirmation_date).await {
-                Ok(c) => checks.push((item.idx, c)),
-                Err(outcome) => settle(&ctx, &id, item.idx, outcome).await?,
-            }
-        }
-        let list: Vec<NumbersCheck> = checks.iter().map(|(_, c)| c.clone()).collect();
-        let answers = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            a = ctx.upstream.bulk_check(&list) => a,
-        };
-        for (n, (idx, _)) in checks.iter().enumerate() {
-            let outcome = match &answers {
-                Ok(all) => match all.get(n) {
-                    Some(Ok(r)) => Outcome::Checked(Box::new(r.clone())),
-                    Some(Err(e)) => Outcome::Failed(e.clone().into()),
-                    None => Outcome::Failed(
-                        UpstreamError::Unavailable("the bulk answer is missing this item".into())
-                            .into(),
-                    ),
-                },
-                Err(e) => Outcome::Failed(e.clone().into()),
-            };
-            settle(&ctx, &id, *idx, outcome).await?;
-        }
-    } else {
-        let queue = Arc::new(Mutex::new(VecDeque::from(pending)));
-        let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..job.concurrency.max(1) {
-            let (ctx, queue, id, date) = (
-                ctx.clone(),
-                queue.clone(),
-                id.clone(),
-                job.confirmation_date.clone(),
-            );
-            workers.spawn(async move {
-                let shutdown = ctx.shutting_down();
-                tokio::pin!(shutdown);
-                loop {
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                    let Some(item) = next else { return Ok(()) };
-                    let parsed = BulkCheckItem::decode(item.request.as_slice()).unwrap_or_default();
-                    let work = async {
-                        match resolve(&ctx, &parsed, &date).await {
-                            Ok(check) => check_one(&ctx, &check).await,
-                            Err(outcome) => outcome,
-                        }
-                    };
-                    let outcome = tokio::select! {
-                        _ = &mut shutdown => return Ok(()),
-                        o = work => o,
-                    };
-                    settle(&ctx, &id, item.idx, outcome).await?;
-                }
-            });
-        }
-        let mut first_error: Option<StoreError> = None;
-        while let Some(done) = workers.join_next().await {
-            if let Ok(Err(e)) = done {
-                first_error.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e.into());
-        }
-        if *ctx.shutdown.borrow() {
-            return Ok(());
-        }
-    }
-    let counts = ctx.store.bulk_counts(&id).await?;
-    if counts.pending == 0 {
-        ctx.store
-            .write(vec![WriteOp::FinishBulkJob {
-                id: id.clone(),
-                finished_at: clock::rfc3339(clock::now()),
-            }])
-            .await?;
-        ctx.bulk.bump();
-        let entry = Entry {
-            operation: "BulkCheckFinished",
-            method: "insurance_numbers",
-            detail: format!(
-                "checked={} failed={} invalid={}",
-                counts.checked, counts.failed, counts.invalid
-            ),
-            subject: id.clone(),
-        };
-        audit::finish(&ctx.store, &Caller::default(), entry, Ok(()))
-            .await
-            .map_err(|s| ServiceError::Store(StoreError::Conflict(s.message().to_owned())))?;
-    }
-    Ok(())
-}
-
-fn spawn_job(ctx: Arc<Context>, id: String) {
-    tokio::spawn(async move {
-        if let Err(e) = run_job(ctx, id.clone()).await {
-            tracing::error!(job = %id, error = %e, "bulk check stopped; it resumes on the next start");
-        }
-    });
-}
-
-/// Resumes the jobs a previous run left unfinished.
-pub fn resume_unfinished(ctx: Arc<Context>) {
-    tokio::spawn(async move {
-        match ctx.store.bulk_jobs(true).await {
-            Ok(jobs) => {
-                for job in jobs {
-                    tracing::info!(job = %job.id, "resuming bulk check");
-                    spawn_job(ctx.clone(), job.id);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot list unfinished bulk checks"),
-        }
-    });
-}
-
 pub struct BulkChecks(pub Arc<Context>);
 
 type ProgressStream = StdPin<Box<dyn Stream<Item = Result<BulkCheckProgress, Status>> + Send>>;
 
 fn validate_start(req: &StartBulkCheckRequest) -> Result<(String, String), ServiceError> {
-    let mut v = shikaku_domain::Validator::new();
+    let mut v = Validator::new();
     if req.items.is_empty() {
         v.fail("items", "must hold at least one patient");
     }
@@ -394,7 +64,7 @@ fn validate_start(req: &StartBulkCheckRequest) -> Result<(String, String), Servi
     }
     let date = v.check(
         "confirmation_date",
-        workflow::confirmation_date(&req.confirmation_date),
+        card_check::confirmation_date(&req.confirmation_date),
     );
     v.finish()?;
     Ok((label.to_owned(), iso(date.expect("validated"))))
@@ -406,98 +76,27 @@ impl BulkCheckService for BulkChecks {
         &self,
         request: Request<StartBulkCheckRequest>,
     ) -> Result<Response<StartBulkCheckResponse>, Status> {
-        let caller = Caller::of(&request);
-        let req = request.into_inner();
         let ctx = &self.0;
         let id = new_id("blk");
-        let result = async {
-            let (label, date) = validate_start(&req)?;
-            let bulk_upload = ctx.upstream.supports_bulk();
-            let now = clock::rfc3339(clock::now());
-            let job = BulkJobRecord {
-                id: id.clone(),
-                label,
-                state: "running".into(),
-                mode: if bulk_upload {
-                    "bulk_upload"
-                } else {
-                    "per_patient"
-                }
-                .into(),
-                concurrency: ctx.bulk.concurrency,
-                confirmation_date: date.clone(),
-                created_at: now.clone(),
-                finished_at: None,
-                total: req.items.len() as u32,
-            };
-            // Numbers are checked now, so a bad row is reported at once and never sent; patient
-            // numbers are resolved when the item runs, against the links of that moment.
-            let items = req
-                .items
-                .iter()
-                .enumerate()
-                .map(|(idx, item)| {
-                    let invalid = match &item.target {
-                        Some(Target::Numbers(n)) => {
-                            let mut n = n.clone();
-                            n.confirmation_date = date.clone();
-                            validate_numbers(&n).err()
-                        }
-                        Some(Target::PatientNumber(p)) => PatientNumber::parse(p)
-                            .err()
-                            .map(|e| ServiceError::field("patient_number", e)),
-                        None => Some(ServiceError::field(
-                            "target",
-                            ValueError::Rule("give insurance numbers or a patient number".into()),
-                        )),
-                    };
-                    let base = BulkItemRecord {
-                        job_id: id.clone(),
-                        idx: idx as u32,
-                        key: item.key.trim().to_owned(),
-                        request: item.encode_to_vec(),
-                        state: "pending".into(),
-                        result: None,
-                        error_reason: String::new(),
-                        error_message: String::new(),
-                        finished_at: None,
-                    };
-                    match invalid {
-                        None => base,
-                        Some(e) => BulkItemRecord {
-                            state: "invalid".into(),
-                            error_reason: e.reason().to_owned(),
-                            error_message: e.to_string(),
-                            finished_at: Some(now.clone()),
-                            ..base
-                        },
-                    }
-                })
-                .collect();
-            ctx.store
-                .write(vec![WriteOp::InsertBulkJob {
-                    job: job.clone(),
-                    items,
-                }])
-                .await?;
-            let counts = ctx.store.bulk_counts(&id).await?;
-            Ok::<_, ServiceError>(StartBulkCheckResponse {
-                job: Some(job_pb(&job, counts)),
-            })
-        }
+        let (operation, method) = ("StartBulkCheck", "insurance_numbers");
+        let answer = audited(
+            &ctx.store,
+            request,
+            operation,
+            method,
+            async |_, req, note| {
+                note.subject = id.clone();
+                let (label, date) = validate_start(&req)?;
+                let job = bulk::create(ctx, &id, label, date, &req.items).await?;
+                note.detail = format!("items={}", req.items.len());
+                Ok(StartBulkCheckResponse { job: Some(job) })
+            },
+        )
         .await;
-        let started = result.is_ok();
-        let entry = Entry {
-            operation: "StartBulkCheck",
-            method: "insurance_numbers",
-            detail: format!("items={}", req.items.len()),
-            subject: id.clone(),
-        };
-        let answer = audit::finish(&ctx.store, &caller, entry, result).await;
-        if started {
-            spawn_job(ctx.clone(), id);
+        if answer.is_ok() {
+            bulk::spawn_job(ctx.clone(), id);
         }
-        answer.map(Response::new)
+        answer
     }
 
     type WatchBulkCheckStream = ProgressStream;
@@ -507,72 +106,35 @@ impl BulkCheckService for BulkChecks {
         request: Request<WatchBulkCheckRequest>,
     ) -> Result<Response<Self::WatchBulkCheckStream>, Status> {
         let id = job_id(&request.get_ref().job_id)?;
-        let ctx = self.0.clone();
-        let mut settled = ctx.bulk.settled.subscribe();
         // Unknown ids fail the call itself rather than the stream.
-        job_of(&ctx, &id).await?;
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(async move {
-            let shutdown = ctx.shutting_down();
-            tokio::pin!(shutdown);
-            let mut last: Option<BulkCheckJob> = None;
-            loop {
-                settled.borrow_and_update();
-                let job = match job_of(&ctx, &id).await {
-                    Ok(j) => j,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                };
-                let done = job.state() == BulkCheckState::Done;
-                if last.as_ref() != Some(&job) {
-                    let progress = BulkCheckProgress {
-                        finished: job.checked + job.failed + job.invalid,
-                        job: Some(job.clone()),
-                    };
-                    tokio::select! {
-                        _ = &mut shutdown => return,
-                        sent = tx.send(Ok(progress)) => if sent.is_err() { return },
-                    }
-                    last = Some(job);
-                }
-                if done {
-                    return;
-                }
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tx.closed() => return,
-                    changed = settled.changed() => if changed.is_err() { return },
-                }
-                // Coalesce a burst of settled items into one update.
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(PROGRESS_EVERY) => {}
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        bulk::job_of(&self.0, &id).await?;
+        let progress = bulk::watch(self.0.clone(), id).map(|p| p.map_err(Status::from));
+        Ok(Response::new(Box::pin(progress)))
     }
 
     async fn get_bulk_check_results(
         &self,
         request: Request<GetBulkCheckResultsRequest>,
     ) -> Result<Response<GetBulkCheckResultsResponse>, Status> {
-        let id = job_id(&request.get_ref().job_id)?;
-        let job = job_of(&self.0, &id).await?;
-        let items = self
-            .0
-            .store
-            .bulk_items(&id, false)
-            .await
-            .map_err(ServiceError::from)?;
-        Ok(Response::new(GetBulkCheckResultsResponse {
-            job: Some(job),
-            items: items.into_iter().map(item_pb).collect(),
-        }))
+        let ctx = &self.0;
+        audited(
+            &ctx.store,
+            request,
+            "GetBulkCheckResults",
+            "read",
+            async |_, req, note| {
+                let id = job_id(&req.job_id)?;
+                note.subject = id.clone();
+                let job = bulk::job_of(ctx, &id).await?;
+                let items = ctx.store.bulk_items(&id, false).await?;
+                note.detail = format!("items={}", items.len());
+                Ok(GetBulkCheckResultsResponse {
+                    job: Some(job),
+                    items: items.into_iter().map(bulk::item_pb).collect(),
+                })
+            },
+        )
+        .await
     }
 
     async fn list_bulk_checks(
@@ -593,7 +155,7 @@ impl BulkCheckService for BulkChecks {
                 .bulk_counts(&r.id)
                 .await
                 .map_err(ServiceError::from)?;
-            jobs.push(job_pb(&r, counts));
+            jobs.push(bulk::job_pb(&r, counts));
         }
         Ok(Response::new(ListBulkChecksResponse { jobs }))
     }

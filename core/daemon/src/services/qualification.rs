@@ -3,119 +3,25 @@
 use std::pin::Pin as StdPin;
 use std::sync::Arc;
 
-use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
+use shikaku_domain::clock;
 use shikaku_domain::pb::qualification_service_server::QualificationService;
 use shikaku_domain::pb::{
-    CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckResponse, ConsentChoices,
-    ListReadersRequest, ListReadersResponse, QualificationResult, Reader, ReaderEvent,
-    WatchReadersRequest, reader_event,
+    CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckResponse, ListReadersRequest,
+    ListReadersResponse, QualificationResult, Reader, ReaderEvent, WatchReadersRequest,
+    reader_event,
 };
 use shikaku_domain::reader::{ReaderEventKind, ReaderInfo};
-use shikaku_domain::secret::{Pin, VisualCheckPassword};
-use shikaku_domain::upstream::NumbersCheck;
-use shikaku_domain::values::{
-    AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, parse_birth_date,
-    parse_reader_name,
-};
-use shikaku_domain::{Validator, clock};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
-use zeroize::Zeroize;
 
-use super::Context;
-use crate::audit::{self, Caller, Entry, new_id};
+use crate::audit::{Caller, audited, new_id};
+use crate::context::{Context, Readers};
 use crate::error::ServiceError;
-use crate::workflow::{self, Identity};
+use crate::validate::{validate_card, validate_numbers};
+use crate::workflow::card_check::run_card_check;
 
-pub struct Qualification(pub Arc<Context>, pub Arc<super::Readers>);
-
-fn optional<T>(
-    s: &str,
-    parse: impl Fn(&str) -> Result<T, shikaku_domain::ValueError>,
-) -> Result<Option<T>, shikaku_domain::ValueError> {
-    if s.trim().is_empty() {
-        Ok(None)
-    } else {
-        parse(s).map(Some)
-    }
-}
-
-pub(crate) fn validate_numbers(
-    req: &CheckByInsuranceNumbersRequest,
-) -> Result<NumbersCheck, ServiceError> {
-    let today = clock::today();
-    let mut v = Validator::new();
-    let insurer = v.check("insurer_number", InsurerNumber::parse(&req.insurer_number));
-    let symbol = v.check("symbol", optional(&req.symbol, CardSymbol::parse));
-    let number = v.check("number", CardNumber::parse(&req.number));
-    let branch = v.check("branch", optional(&req.branch, BranchNumber::parse));
-    let birth = v.check("birth_date", parse_birth_date(&req.birth_date, today));
-    let date = v.check(
-        "confirmation_date",
-        workflow::confirmation_date(&req.confirmation_date),
-    );
-    v.finish()?;
-    Ok(NumbersCheck {
-        insurer: insurer.expect("validated"),
-        symbol: symbol.expect("validated"),
-        number: number.expect("validated"),
-        branch: branch.expect("validated"),
-        birth_date: birth.expect("validated"),
-        limit_certificate_consent: req.limit_certificate_consent,
-        confirmation_date: date.expect("validated"),
-    })
-}
-
-/// Validates a card request, taking its secrets out of the message (and wiping them there).
-pub(crate) fn validate_card(
-    req: &mut CheckByCardRequest,
-) -> Result<(String, Identity, chrono::NaiveDate), ServiceError> {
-    let mut v = Validator::new();
-    let reader = v.check("reader", parse_reader_name(&req.reader));
-    let date = v.check(
-        "confirmation_date",
-        workflow::confirmation_date(&req.confirmation_date),
-    );
-    let identity = match req.identity.as_mut() {
-        None => {
-            v.fail("identity", "choose one of pin, visual_check or face");
-            None
-        }
-        Some(PbIdentity::Pin(p)) => {
-            // An empty PIN is allowed for an iPhone; the workflow asks for it otherwise.
-            let pin = v.check("pin.pin", optional(&p.pin, Pin::parse));
-            p.pin.zeroize();
-            pin.map(Identity::Pin)
-        }
-        Some(PbIdentity::VisualCheck(vc)) => {
-            let account = v.check("visual_check.account_id", AccountId::parse(&vc.account_id));
-            let password = if vc.password.is_empty() {
-                v.fail(
-                    "visual_check.password",
-                    "the staff account's 4-digit visual-check password is required",
-                );
-                None
-            } else {
-                v.check(
-                    "visual_check.password",
-                    VisualCheckPassword::parse(&vc.password),
-                )
-            };
-            vc.password.zeroize();
-            account
-                .zip(password)
-                .map(|(account, password)| Identity::VisualCheck { account, password })
-        }
-        Some(PbIdentity::Face(_)) => Some(Identity::Face),
-    };
-    v.finish()?;
-    Ok((
-        reader.expect("validated"),
-        identity.expect("validated"),
-        date.expect("validated"),
-    ))
-}
+pub struct Qualification(pub Arc<Context>, pub Arc<Readers>);
 
 fn reader_pb(info: &ReaderInfo, plugin: &str, in_use: bool) -> Reader {
     Reader {
@@ -126,24 +32,6 @@ fn reader_pb(info: &ReaderInfo, plugin: &str, in_use: bool) -> Reader {
         in_use,
         face_auth: info.face_auth,
     }
-}
-
-/// Runs a validated card check on its reader: the one path CheckByCard and CheckIn share.
-pub(crate) async fn run_card_check(
-    ctx: &Context,
-    readers: &Arc<super::Readers>,
-    reader: &str,
-    identity: Identity,
-    consents: ConsentChoices,
-    date: chrono::NaiveDate,
-) -> Result<QualificationResult, ServiceError> {
-    let plugin = readers.find(reader).await?;
-    let session = plugin.open(reader).await?;
-    let _in_use = readers.mark_in_use(reader);
-    let run = workflow::check_by_card(session, &ctx.upstream, reader, identity, consents, date);
-    tokio::time::timeout(ctx.check_timeout, run)
-        .await
-        .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
 }
 
 fn finish_result(mut result: QualificationResult, check_id: &str) -> CheckResponse {
@@ -184,66 +72,65 @@ impl QualificationService for Qualification {
         &self,
         request: Request<CheckByCardRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let caller = Caller::of(&request);
-        let mut req = request.into_inner();
-        let validated = validate_card(&mut req);
         let ctx = &self.0;
-        let check_id = new_id("chk");
-        let method = validated
-            .as_ref()
-            .map(|(_, i, _)| i.method_name())
-            .unwrap_or("card");
-        let result = async {
-            let (reader, identity, date) = validated?;
-            let consents = req.consents.take().unwrap_or_default();
-            run_card_check(ctx, &self.1, &reader, identity, consents, date).await
-        }
-        .await;
-        let entry = Entry {
-            operation: "CheckByCard",
-            method,
-            detail: result
-                .as_ref()
-                .map(|r| r.validity_code.clone())
-                .unwrap_or_default(),
-            subject: check_id.clone(),
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(|r| Response::new(finish_result(r, &check_id)))
+        audited(
+            &ctx.store,
+            request,
+            "CheckByCard",
+            "card",
+            async |caller, mut req, note| {
+                let validated = validate_card(&mut req);
+                if let Ok((_, identity, _)) = &validated {
+                    note.method = identity.method_name();
+                }
+                note.subject = new_id("chk");
+                let (reader, identity, date) = validated?;
+                if !caller.may_use_reader(&reader) {
+                    return Err(ServiceError::ReaderNotAllowed {
+                        client: caller.client.clone(),
+                        reader,
+                    });
+                }
+                let consents = req.consents.take().unwrap_or_default();
+                let result =
+                    run_card_check(ctx, &self.1, &reader, identity, consents, date).await?;
+                note.detail = result.validity_code.clone();
+                note.person = ctx.people.of_result(&result);
+                Ok(finish_result(result, &note.subject))
+            },
+        )
+        .await
     }
 
     async fn check_by_insurance_numbers(
         &self,
         request: Request<CheckByInsuranceNumbersRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let caller = Caller::of(&request);
-        let req = request.into_inner();
         let ctx = &self.0;
-        let check_id = new_id("chk");
-        let result = async {
-            let check = validate_numbers(&req)?;
-            Ok::<_, ServiceError>(ctx.upstream.check_by_numbers(&check).await?)
-        }
-        .await;
-        let entry = Entry {
-            operation: "CheckByInsuranceNumbers",
-            method: "insurance_numbers",
-            detail: result
-                .as_ref()
-                .map(|r| r.validity_code.clone())
-                .unwrap_or_default(),
-            subject: check_id.clone(),
-        };
-        audit::finish(&ctx.store, &caller, entry, result)
-            .await
-            .map(|r| Response::new(finish_result(r, &check_id)))
+        let (operation, method) = ("CheckByInsuranceNumbers", "insurance_numbers");
+        audited(
+            &ctx.store,
+            request,
+            operation,
+            method,
+            async |_, req, note| {
+                note.subject = new_id("chk");
+                let check = validate_numbers(&req)?;
+                let (insurer, symbol) = (&req.insurer_number, &req.symbol);
+                note.person = ctx.people.person(insurer, symbol, &req.number, &req.branch);
+                let result = ctx.upstream.check_by_numbers(&check).await?;
+                note.detail = result.validity_code.clone();
+                Ok(finish_result(result, &note.subject))
+            },
+        )
+        .await
     }
 
     async fn list_readers(
         &self,
-        _: Request<ListReadersRequest>,
+        request: Request<ListReadersRequest>,
     ) -> Result<Response<ListReadersResponse>, Status> {
+        let caller = Caller::of(&request);
         let mut readers = Vec::new();
         for (name, plugin) in &self.1.plugins {
             // A failed plugin's readers drop out of the list; the others are still served.
@@ -256,6 +143,7 @@ impl QualificationService for Qualification {
             };
             readers.extend(
                 list.iter()
+                    .filter(|r| caller.may_use_reader(&r.name))
                     .map(|r| reader_pb(r, name, self.1.is_in_use(&r.name))),
             );
         }
@@ -266,8 +154,9 @@ impl QualificationService for Qualification {
 
     async fn watch_readers(
         &self,
-        _: Request<WatchReadersRequest>,
+        request: Request<WatchReadersRequest>,
     ) -> Result<Response<Self::WatchReadersStream>, Status> {
+        let caller = Arc::new(Caller::of(&request));
         let mut streams: Vec<EventStream> = Vec::new();
         for (name, plugin) in &self.1.plugins {
             // Subscribe before listing, so no change between the two is missed.
@@ -282,6 +171,7 @@ impl QualificationService for Qualification {
             let at = clock::rfc3339(clock::now());
             let initial: Vec<Result<ReaderEvent, Status>> = now
                 .iter()
+                .filter(|r| caller.may_use_reader(&r.name))
                 .map(|r| {
                     Ok(ReaderEvent {
                         kind: reader_event::Kind::ReaderAdded as i32,
@@ -292,9 +182,10 @@ impl QualificationService for Qualification {
                 })
                 .collect();
             let plugin_name = name.clone();
+            let caller = caller.clone();
             let changes = BroadcastStream::new(live).filter_map(move |e| {
                 // A lagging watcher skips what it missed; the next event carries the state.
-                let e = e.ok()?;
+                let e = e.ok().filter(|e| caller.may_use_reader(&e.reader.name))?;
                 let kind = match e.kind {
                     ReaderEventKind::ReaderAdded => reader_event::Kind::ReaderAdded,
                     ReaderEventKind::ReaderRemoved => reader_event::Kind::ReaderRemoved,

@@ -1,4 +1,5 @@
-//! Any bytes, read as a result file and as every kind of request, must give a value or an error.
+//! Any bytes, read as a result file (XML, or a zip archive of XML: the `zip-*` seeds) and as
+//! every kind of request, must give a value or an error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

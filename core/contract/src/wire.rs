@@ -18,13 +18,7 @@ use shikaku_domain::values::{
 use shikaku_plugin_abi::status;
 use shikaku_proto::plugin::v1 as w;
 
-/// Wire-only reasons for errors that have no `shikaku.v1.ErrorReason` of their own.
-mod reason {
-    pub const SIGNATURE_INVALID: &str = "SIGNATURE_INVALID";
-    pub const CERTIFICATE_UNKNOWN: &str = "CERTIFICATE_UNKNOWN";
-    pub const UNSUPPORTED: &str = "UNSUPPORTED";
-    pub const FAILURE: &str = "FAILURE";
-}
+use crate::errors::{self, wire_reason as reason};
 
 /// A request or answer that does not decode or breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,62 +35,23 @@ fn malformed(what: &'static str, why: impl ToString) -> WireError {
     }
 }
 
-fn name(r: ErrorReason) -> String {
-    r.as_str_name().to_owned()
-}
-
-fn error(code: i32, reason: impl Into<String>, message: String) -> (i32, w::Error) {
-    (
-        code,
-        w::Error {
-            reason: reason.into(),
-            message,
-            ..Default::default()
-        },
-    )
-}
-
-/// A reader error as a status code and wire error.
+/// A reader error as a status code and wire error: the code and reason from the one table.
 pub fn reader_error_to_wire(e: &ReaderError) -> (i32, w::Error) {
-    use ErrorReason as R;
-    let message = e.to_string();
-    let (code, mut err) = match e {
-        ReaderError::NotFound(_) => error(status::NOT_FOUND, name(R::ReaderNotFound), message),
-        ReaderError::NoCard => error(status::FAILED_PRECONDITION, name(R::NoCard), message),
-        ReaderError::NotMyNumberCard => error(
-            status::FAILED_PRECONDITION,
-            name(R::NotAMyNumberCard),
-            message,
-        ),
-        ReaderError::PinIncorrect { .. } => {
-            error(status::PERMISSION_DENIED, name(R::PinIncorrect), message)
-        }
-        ReaderError::CardLocked => error(status::PERMISSION_DENIED, name(R::CardLocked), message),
-        ReaderError::CardRemoved => error(status::ABORTED, name(R::CardRemoved), message),
-        ReaderError::Busy => error(status::ABORTED, name(R::ReaderBusy), message),
-        ReaderError::PinRequired => {
-            error(status::FAILED_PRECONDITION, name(R::PinRequired), message)
-        }
-        ReaderError::FaceAuthUnsupported => error(
-            status::FAILED_PRECONDITION,
-            name(R::FaceAuthUnsupported),
-            message,
-        ),
-        ReaderError::FaceNotMatched => {
-            error(status::PERMISSION_DENIED, name(R::FaceNotMatched), message)
-        }
-        ReaderError::Failure(m) => error(status::UNAVAILABLE, reason::FAILURE, m.clone()),
-        ReaderError::Timeout => error(status::DEADLINE_EXCEEDED, reason::FAILURE, message),
-        ReaderError::PluginFailed(m) => {
-            error(status::UNAVAILABLE, name(R::PluginFailed), m.clone())
-        }
+    let class = errors::reader(e);
+    let mut err = w::Error {
+        reason: class.wire_reason.to_owned(),
+        message: match e {
+            ReaderError::Failure(m) | ReaderError::PluginFailed(m) => m.clone(),
+            _ => e.to_string(),
+        },
+        ..Default::default()
     };
     match e {
         ReaderError::NotFound(r) => err.subject = r.clone(),
         ReaderError::PinIncorrect { tries_left } => err.tries_left = u32::from(*tries_left),
         _ => {}
     }
-    (code, err)
+    (class.code, err)
 }
 
 /// A status code and wire error back as a reader error.
@@ -131,82 +86,19 @@ fn fallback_message(code: i32, message: String) -> String {
     }
 }
 
-/// An upstream error as a status code and wire error.
+/// An upstream error as a status code and wire error: the code and reason from the one table.
 pub fn upstream_error_to_wire(e: &UpstreamError) -> (i32, w::Error) {
-    use ErrorReason as R;
-    let message = e.to_string();
-    let (code, mut err) = match e {
-        UpstreamError::Unavailable(m) | UpstreamError::RetryLater { reason: m, .. } => {
-            error(status::UNAVAILABLE, name(R::UpstreamUnavailable), m.clone())
-        }
-        UpstreamError::Timeout => error(
-            status::DEADLINE_EXCEEDED,
-            name(R::UpstreamUnavailable),
-            message,
-        ),
-        UpstreamError::ErrorResult { message: m, .. } => error(
-            status::FAILED_PRECONDITION,
-            name(R::UpstreamError),
-            m.clone(),
-        ),
-        UpstreamError::SignatureInvalid => error(
-            status::PERMISSION_DENIED,
-            reason::SIGNATURE_INVALID,
-            message,
-        ),
-        UpstreamError::CertificateUnknown => error(
-            status::PERMISSION_DENIED,
-            reason::CERTIFICATE_UNKNOWN,
-            message,
-        ),
-        UpstreamError::CertificateExpired { .. } => error(
-            status::FAILED_PRECONDITION,
-            name(R::CertificateExpired),
-            message,
-        ),
-        UpstreamError::PasswordIncorrect { .. } => error(
-            status::PERMISSION_DENIED,
-            name(R::VisualCheckPasswordIncorrect),
-            message,
-        ),
-        UpstreamError::PasswordNotIssued => error(
-            status::FAILED_PRECONDITION,
-            name(R::VisualCheckPasswordNotIssued),
-            message,
-        ),
-        UpstreamError::AccountLocked { .. } => {
-            error(status::PERMISSION_DENIED, name(R::AccountLocked), message)
-        }
-        UpstreamError::AccountNotFound(_) => {
-            error(status::NOT_FOUND, name(R::AccountNotFound), message)
-        }
-        UpstreamError::CodeNotYetUsable { .. } => error(
-            status::FAILED_PRECONDITION,
-            name(R::ActivationCodeNotYetUsable),
-            message,
-        ),
-        UpstreamError::CodeAlreadyUsed => error(
-            status::FAILED_PRECONDITION,
-            name(R::ActivationCodeAlreadyUsed),
-            message,
-        ),
-        UpstreamError::CodeRevoked => error(
-            status::FAILED_PRECONDITION,
-            name(R::ActivationCodeRevoked),
-            message,
-        ),
-        UpstreamError::CodeNotFound => {
-            error(status::NOT_FOUND, name(R::ActivationCodeNotFound), message)
-        }
-        UpstreamError::DeviceLimit(_) => error(
-            status::RESOURCE_EXHAUSTED,
-            name(R::DeviceLimitReached),
-            message,
-        ),
-        UpstreamError::Unsupported(_) => error(status::UNIMPLEMENTED, reason::UNSUPPORTED, message),
-        UpstreamError::PluginFailed(m) => {
-            error(status::UNAVAILABLE, name(R::PluginFailed), m.clone())
-        }
+    let class = errors::upstream(e);
+    let mut err = w::Error {
+        reason: class.wire_reason.to_owned(),
+        message: match e {
+            UpstreamError::Unavailable(m)
+            | UpstreamError::RetryLater { reason: m, .. }
+            | UpstreamError::ErrorResult { message: m, .. }
+            | UpstreamError::PluginFailed(m) => m.clone(),
+            _ => e.to_string(),
+        },
+        ..Default::default()
     };
     match e {
         UpstreamError::ErrorResult { code, .. } => err.upstream_code = code.clone(),
@@ -226,7 +118,7 @@ pub fn upstream_error_to_wire(e: &UpstreamError) -> (i32, w::Error) {
         }
         _ => {}
     }
-    (code, err)
+    (class.code, err)
 }
 
 fn time(s: &str) -> Option<DateTime<FixedOffset>> {

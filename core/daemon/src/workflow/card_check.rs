@@ -17,13 +17,18 @@ use shikaku_domain::secret::{Pin, VisualCheckPassword};
 use shikaku_domain::upstream::{CardCheck, Evidence, Upstream, UpstreamError};
 use shikaku_domain::values::AccountId;
 
+use crate::context::{Context, Readers};
 use crate::error::ServiceError;
 
 /// The identity method, validated.
 #[derive(Debug)]
 pub enum Identity {
-    /// None only for an iPhone, which unlocks by biometrics on the phone.
-    Pin(Option<Pin>),
+    Pin {
+        /// None only for an iPhone, which unlocks by biometrics on the phone.
+        pin: Option<Pin>,
+        /// The patient was warned that a wrong PIN now locks the card.
+        last_try_acknowledged: bool,
+    },
     VisualCheck {
         account: AccountId,
         password: VisualCheckPassword,
@@ -34,7 +39,7 @@ pub enum Identity {
 impl Identity {
     pub fn method_name(&self) -> &'static str {
         match self {
-            Self::Pin(_) => "pin",
+            Self::Pin { .. } => "pin",
             Self::VisualCheck { .. } => "visual_check",
             Self::Face => "face",
         }
@@ -59,10 +64,70 @@ fn pin_of(pin: &Option<Pin>) -> Result<&Pin, ServiceError> {
     })
 }
 
+/// Remembers, per card, how many PIN tries the card last said it had left, so a check on a card
+/// with one try left can be refused before its PIN is sent (PIN_LAST_TRY) unless the patient was
+/// warned. In memory only, for an hour: a card reset at the municipal office starts afresh.
+#[derive(Debug, Default)]
+pub struct PinGuard {
+    cards: std::sync::Mutex<std::collections::HashMap<[u8; 32], (u8, std::time::Instant)>>,
+}
+
+impl PinGuard {
+    const REMEMBER: std::time::Duration = std::time::Duration::from_secs(3600);
+    const MAX_CARDS: usize = 10_000;
+
+    fn key(certificate: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(certificate).into()
+    }
+
+    fn on_last_try(&self, card: &[u8; 32]) -> bool {
+        let cards = self.cards.lock().unwrap_or_else(|p| p.into_inner());
+        cards
+            .get(card)
+            .is_some_and(|(left, at)| *left == 1 && at.elapsed() < Self::REMEMBER)
+    }
+
+    fn record(&self, card: [u8; 32], outcome: &Result<(), ReaderError>) {
+        let mut cards = self.cards.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Err(ReaderError::PinIncorrect { tries_left }) => {
+                if cards.len() >= Self::MAX_CARDS {
+                    cards.retain(|_, (_, at)| at.elapsed() < Self::REMEMBER);
+                }
+                if cards.len() < Self::MAX_CARDS {
+                    cards.insert(card, (*tries_left, std::time::Instant::now()));
+                }
+            }
+            _ => {
+                cards.remove(&card);
+            }
+        }
+    }
+}
+
+/// VERIFY on a card whose certificate was read, minding the guard.
+async fn verify_card_pin(
+    session: &mut Box<dyn CardSession>,
+    guard: &PinGuard,
+    certificate: &[u8],
+    pin: &Pin,
+    last_try_acknowledged: bool,
+) -> Result<(), ServiceError> {
+    let card = PinGuard::key(certificate);
+    if !last_try_acknowledged && guard.on_last_try(&card) {
+        return Err(ServiceError::PinLastTry);
+    }
+    let outcome = session.verify_pin(pin).await;
+    guard.record(card, &outcome);
+    Ok(outcome?)
+}
+
 /// Runs one card check on an open session.
 pub async fn check_by_card(
     mut session: Box<dyn CardSession>,
     upstream: &Arc<dyn Upstream>,
+    guard: &PinGuard,
     reader: &str,
     identity: Identity,
     consents: ConsentChoices,
@@ -70,7 +135,10 @@ pub async fn check_by_card(
 ) -> Result<QualificationResult, ServiceError> {
     let medium = session.medium().await?;
     let (certificate, evidence) = match &identity {
-        Identity::Pin(pin) => {
+        Identity::Pin {
+            pin,
+            last_try_acknowledged,
+        } => {
             let certificate = if medium == Medium::Android {
                 session.verify_pin(pin_of(pin)?).await?;
                 let c = session.read_auth_certificate().await?;
@@ -80,7 +148,8 @@ pub async fn check_by_card(
                 let c = session.read_auth_certificate().await?;
                 check_expiry(&c, confirmation_date)?;
                 if medium != Medium::Iphone {
-                    session.verify_pin(pin_of(pin)?).await?;
+                    let pin = pin_of(pin)?;
+                    verify_card_pin(&mut session, guard, &c, pin, *last_try_acknowledged).await?;
                 }
                 c
             };
@@ -144,4 +213,30 @@ pub fn confirmation_date(s: &str) -> Result<NaiveDate, shikaku_domain::ValueErro
     } else {
         shikaku_domain::values::parse_date(s)
     }
+}
+
+/// Runs a validated card check on its reader: the one path CheckByCard and CheckIn share.
+pub async fn run_card_check(
+    ctx: &Context,
+    readers: &Arc<Readers>,
+    reader: &str,
+    identity: Identity,
+    consents: ConsentChoices,
+    date: chrono::NaiveDate,
+) -> Result<QualificationResult, ServiceError> {
+    let plugin = readers.find(reader).await?;
+    let session = plugin.open(reader).await?;
+    let _in_use = readers.mark_in_use(reader);
+    let run = check_by_card(
+        session,
+        &ctx.upstream,
+        &ctx.pin_guard,
+        reader,
+        identity,
+        consents,
+        date,
+    );
+    tokio::time::timeout(ctx.check_timeout, run)
+        .await
+        .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
 }

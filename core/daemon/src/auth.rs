@@ -1,0 +1,328 @@
+//! Who may call what: every RPC's permission in one table, each role's permissions, and the
+//! tower layer that enforces them before any handler runs.
+//!
+//! A caller's identity comes from its TLS client certificate (name and role, written into the
+//! certificate by `shikaku tls client`); a plaintext connection, which the daemon only accepts on
+//! loopback, is the `local` role. `shikaku.toml` may narrow a client further (`[[clients]]`: the
+//! readers a kiosk may use). A method missing from the table is refused, so a new RPC cannot ship
+//! unprotected (and `tests/tests/auth.rs` walks every registered method to catch it sooner).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
+use shikaku_pki::Role as CertRole;
+use tonic::Status;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::tls::Peer;
+
+/// What an RPC needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Health and reflection: any authenticated caller.
+    Public,
+    /// A check by card on a reader (CheckByCard).
+    CardCheck,
+    /// A check by insurance numbers.
+    NumbersCheck,
+    /// Listing and watching readers.
+    Readers,
+    /// A kiosk's check-in (再来受付).
+    CheckIn,
+    /// The reception list: reading it and deciding entries.
+    Reception,
+    /// Patient links (患者番号の紐付け).
+    PatientLinks,
+    /// Bulk checks (一括照会).
+    Bulk,
+    /// Activation codes for マイナ資格確認アプリ devices.
+    ActivationCodes,
+    /// Visual-check passwords (目視確認用パスワード).
+    VisualCheckPasswords,
+    /// Plugins and their state.
+    Plugins,
+    /// The audit trail.
+    Audit,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::CardCheck => "card_check",
+            Self::NumbersCheck => "numbers_check",
+            Self::Readers => "readers",
+            Self::CheckIn => "check_in",
+            Self::Reception => "reception",
+            Self::PatientLinks => "patient_links",
+            Self::Bulk => "bulk",
+            Self::ActivationCodes => "activation_codes",
+            Self::VisualCheckPasswords => "visual_check_passwords",
+            Self::Plugins => "plugins",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// Every RPC the daemon serves, with the permission it needs.
+pub const METHODS: &[(&str, Permission)] = {
+    use Permission::*;
+    &[
+        ("/grpc.health.v1.Health/Check", Public),
+        ("/grpc.health.v1.Health/Watch", Public),
+        (
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            Public,
+        ),
+        ("/shikaku.v1.QualificationService/CheckByCard", CardCheck),
+        (
+            "/shikaku.v1.QualificationService/CheckByInsuranceNumbers",
+            NumbersCheck,
+        ),
+        ("/shikaku.v1.QualificationService/ListReaders", Readers),
+        ("/shikaku.v1.QualificationService/WatchReaders", Readers),
+        ("/shikaku.v1.ReceptionService/CheckIn", CheckIn),
+        ("/shikaku.v1.ReceptionService/LinkPatient", PatientLinks),
+        (
+            "/shikaku.v1.ReceptionService/ListPatientLinks",
+            PatientLinks,
+        ),
+        (
+            "/shikaku.v1.ReceptionService/RemovePatientLink",
+            PatientLinks,
+        ),
+        ("/shikaku.v1.ReceptionService/ListReceptions", Reception),
+        ("/shikaku.v1.ReceptionService/WatchReceptions", Reception),
+        ("/shikaku.v1.ReceptionService/AcceptReception", Reception),
+        ("/shikaku.v1.ReceptionService/RejectReception", Reception),
+        ("/shikaku.v1.BulkCheckService/StartBulkCheck", Bulk),
+        ("/shikaku.v1.BulkCheckService/WatchBulkCheck", Bulk),
+        ("/shikaku.v1.BulkCheckService/GetBulkCheckResults", Bulk),
+        ("/shikaku.v1.BulkCheckService/ListBulkChecks", Bulk),
+        (
+            "/shikaku.v1.ActivationCodeService/IssueActivationCode",
+            ActivationCodes,
+        ),
+        (
+            "/shikaku.v1.ActivationCodeService/ListActivationCodes",
+            ActivationCodes,
+        ),
+        (
+            "/shikaku.v1.ActivationCodeService/RevokeActivationCode",
+            ActivationCodes,
+        ),
+        (
+            "/shikaku.v1.ActivationCodeService/RedeemActivationCode",
+            ActivationCodes,
+        ),
+        (
+            "/shikaku.v1.VisualCheckPasswordService/IssueVisualCheckPassword",
+            VisualCheckPasswords,
+        ),
+        ("/shikaku.v1.PluginService/ListPlugins", Plugins),
+        ("/shikaku.v1.AuditService/ListAuditRecords", Audit),
+    ]
+};
+
+/// A caller's role: one written into its certificate, or `local` for loopback plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// 再来受付機: checks in patients on the readers it is given.
+    Kiosk,
+    /// The receipt computer (レセコン): checks, the reception list, patient links, bulk.
+    Reception,
+    /// Facility administration: activation codes, visual-check passwords, plugins, the audit.
+    Admin,
+    /// A process on the daemon's own machine over plaintext loopback: everything.
+    Local,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kiosk => "kiosk",
+            Self::Reception => "reception",
+            Self::Admin => "admin",
+            Self::Local => "local",
+        }
+    }
+
+    /// Whether this role holds `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Self::Local => true,
+            Self::Kiosk => matches!(permission, Public | CardCheck | Readers | CheckIn),
+            Self::Reception => matches!(
+                permission,
+                Public
+                    | CardCheck
+                    | NumbersCheck
+                    | Readers
+                    | CheckIn
+                    | Reception
+                    | PatientLinks
+                    | Bulk
+            ),
+            Self::Admin => matches!(
+                permission,
+                Public | ActivationCodes | VisualCheckPasswords | Plugins | Audit
+            ),
+        }
+    }
+}
+
+impl From<CertRole> for Role {
+    fn from(r: CertRole) -> Self {
+        match r {
+            CertRole::Kiosk => Self::Kiosk,
+            CertRole::Reception => Self::Reception,
+            CertRole::Admin => Self::Admin,
+        }
+    }
+}
+
+/// The authenticated caller, put into every admitted request's extensions.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The certificate's subject name, or "local".
+    pub client: String,
+    pub role: Role,
+    /// The readers this client may use; `None` for any.
+    pub readers: Option<Arc<[String]>>,
+    pub peer: String,
+}
+
+/// The table and the configured narrowing, ready for lookups.
+#[derive(Debug)]
+pub struct Policy {
+    methods: HashMap<&'static str, Permission>,
+    /// Per client name: the readers it may use.
+    readers: HashMap<String, Arc<[String]>>,
+}
+
+impl Policy {
+    pub fn new(clients: &[crate::config::ClientConfig]) -> Self {
+        Self {
+            methods: METHODS.iter().copied().collect(),
+            readers: clients
+                .iter()
+                .filter(|c| !c.readers.is_empty())
+                .map(|c| (c.name.clone(), c.readers.clone().into()))
+                .collect(),
+        }
+    }
+
+    /// Decides whether the caller on `peer` may call `path`.
+    pub fn admit(&self, path: &str, peer: Option<&Peer>) -> Result<Identity, Status> {
+        let addr = peer
+            .and_then(|p| p.addr)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let identity = match peer.and_then(|p| p.client.as_ref()) {
+            Some(client) => Identity {
+                client: client.name.clone(),
+                role: client.role.into(),
+                readers: self.readers.get(&client.name).cloned(),
+                peer: addr,
+            },
+            None => Identity {
+                client: "local".into(),
+                role: Role::Local,
+                readers: None,
+                peer: addr,
+            },
+        };
+        let Some(&permission) = self.methods.get(path) else {
+            return Err(refusal(&identity, "unlisted", path));
+        };
+        if identity.role.allows(permission) {
+            Ok(identity)
+        } else {
+            Err(refusal(&identity, permission.as_str(), path))
+        }
+    }
+}
+
+/// PERMISSION_DENIED with reason ROLE_NOT_ALLOWED, naming the role and the permission.
+fn refusal(identity: &Identity, permission: &str, path: &str) -> Status {
+    tracing::info!(
+        client = %identity.client,
+        role = identity.role.as_str(),
+        permission,
+        method = path,
+        "call refused"
+    );
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        ErrorReason::RoleNotAllowed.as_str_name(),
+        ERROR_DOMAIN,
+        [
+            ("role".to_owned(), identity.role.as_str().to_owned()),
+            ("permission".to_owned(), permission.to_owned()),
+            ("client".to_owned(), identity.client.clone()),
+        ],
+    );
+    Status::with_error_details(
+        tonic::Code::PermissionDenied,
+        format!(
+            "role {} may not call {path} (needs {permission})",
+            identity.role.as_str()
+        ),
+        details,
+    )
+}
+
+/// The tower layer that admits or refuses each call.
+#[derive(Debug, Clone)]
+pub struct AuthLayer(pub Arc<Policy>);
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            policy: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth<S> {
+    inner: S,
+    policy: Arc<Policy>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for Auth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let admitted = self
+            .policy
+            .admit(request.uri().path(), request.extensions().get::<Peer>());
+        match admitted {
+            Ok(identity) => {
+                request.extensions_mut().insert(identity);
+                Box::pin(self.inner.call(request))
+            }
+            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Request validation shared by the services and the workflows that read stored requests (a
+//! bulk job's items): from protobuf messages to domain values that cannot be invalid.
+
+use chrono::NaiveDate;
+use shikaku_domain::patient::PatientNumber;
+use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
+use shikaku_domain::pb::{CheckByCardRequest, CheckByInsuranceNumbersRequest, ReceptionRef};
+use shikaku_domain::secret::{Pin, VisualCheckPassword};
+use shikaku_domain::upstream::NumbersCheck;
+use shikaku_domain::values::{
+    AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, iso, parse_birth_date,
+    parse_date, parse_reader_name,
+};
+use shikaku_domain::{FieldError, Validator, ValueError, clock};
+use zeroize::Zeroize;
+
+use crate::error::ServiceError;
+use crate::workflow::card_check::{self, Identity};
+
+fn optional<T>(
+    s: &str,
+    parse: impl Fn(&str) -> Result<T, shikaku_domain::ValueError>,
+) -> Result<Option<T>, shikaku_domain::ValueError> {
+    if s.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(s).map(Some)
+    }
+}
+
+pub fn validate_numbers(
+    req: &CheckByInsuranceNumbersRequest,
+) -> Result<NumbersCheck, ServiceError> {
+    let today = clock::today();
+    let mut v = Validator::new();
+    let insurer = v.check("insurer_number", InsurerNumber::parse(&req.insurer_number));
+    let symbol = v.check("symbol", optional(&req.symbol, CardSymbol::parse));
+    let number = v.check("number", CardNumber::parse(&req.number));
+    let branch = v.check("branch", optional(&req.branch, BranchNumber::parse));
+    let birth = v.check("birth_date", parse_birth_date(&req.birth_date, today));
+    let date = v.check(
+        "confirmation_date",
+        card_check::confirmation_date(&req.confirmation_date),
+    );
+    v.finish()?;
+    Ok(NumbersCheck {
+        insurer: insurer.expect("validated"),
+        symbol: symbol.expect("validated"),
+        number: number.expect("validated"),
+        branch: branch.expect("validated"),
+        birth_date: birth.expect("validated"),
+        limit_certificate_consent: req.limit_certificate_consent,
+        confirmation_date: date.expect("validated"),
+    })
+}
+
+/// Validates a card request, taking its secrets out of the message (and wiping them there).
+pub fn validate_card(
+    req: &mut CheckByCardRequest,
+) -> Result<(String, Identity, chrono::NaiveDate), ServiceError> {
+    let mut v = Validator::new();
+    let reader = v.check("reader", parse_reader_name(&req.reader));
+    let date = v.check(
+        "confirmation_date",
+        card_check::confirmation_date(&req.confirmation_date),
+    );
+    let identity = match req.identity.as_mut() {
+        None => {
+            v.fail("identity", "choose one of pin, visual_check or face");
+            None
+        }
+        Some(PbIdentity::Pin(p)) => {
+            // An empty PIN is allowed for an iPhone; the workflow asks for it otherwise.
+            let pin = v.check("pin.pin", optional(&p.pin, Pin::parse));
+            p.pin.zeroize();
+            pin.map(|pin| Identity::Pin {
+                pin,
+                last_try_acknowledged: p.last_try_acknowledged,
+            })
+        }
+        Some(PbIdentity::VisualCheck(vc)) => {
+            let account = v.check("visual_check.account_id", AccountId::parse(&vc.account_id));
+            let password = if vc.password.is_empty() {
+                v.fail(
+                    "visual_check.password",
+                    "the staff account's 4-digit visual-check password is required",
+                );
+                None
+            } else {
+                v.check(
+                    "visual_check.password",
+                    VisualCheckPassword::parse(&vc.password),
+                )
+            };
+            vc.password.zeroize();
+            account
+                .zip(password)
+                .map(|(account, password)| Identity::VisualCheck { account, password })
+        }
+        Some(PbIdentity::Face(_)) => Some(Identity::Face),
+    };
+    v.finish()?;
+    Ok((
+        reader.expect("validated"),
+        identity.expect("validated"),
+        date.expect("validated"),
+    ))
+}
+
+/// 受付日: today in Japan when empty.
+pub fn day(s: &str) -> Result<NaiveDate, ValueError> {
+    if s.trim().is_empty() {
+        Ok(clock::today())
+    } else {
+        parse_date(s)
+    }
+}
+
+pub fn reference(
+    r: Option<&ReceptionRef>,
+    field: &'static str,
+) -> Result<(String, i64), ServiceError> {
+    let Some(r) = r else {
+        return Err(ServiceError::field(
+            field,
+            ValueError::Rule("must name an entry by date and id".into()),
+        ));
+    };
+    let date = day(&r.date).map_err(|e| ServiceError::field(field, e))?;
+    let id = i64::try_from(r.id)
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            ServiceError::field(
+                field,
+                ValueError::Rule("id must be a 受付番号 from 1".into()),
+            )
+        })?;
+    Ok((iso(date), id))
+}
+
+pub fn patient_number(s: &str, field: &'static str) -> Result<PatientNumber, ServiceError> {
+    PatientNumber::parse(s).map_err(|e| ServiceError::field(field, e))
+}
+
+/// CheckByCard's field names, as they are nested in a CheckIn request.
+pub fn under_card(errors: Vec<FieldError>) -> ServiceError {
+    let errors = errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: match e.field {
+                "reader" => "card.reader",
+                "confirmation_date" => "card.confirmation_date",
+                "identity" => "card.identity",
+                "pin.pin" => "card.pin.pin",
+                "visual_check.account_id" => "card.visual_check.account_id",
+                "visual_check.password" => "card.visual_check.password",
+                other => other,
+            },
+            error: e.error,
+        })
+        .collect();
+    ServiceError::Invalid(errors)
+}

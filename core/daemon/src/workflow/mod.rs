@@ -1,0 +1,11 @@
+//! The daemon's workflows: what an operation does, step by step, below the gRPC services and
+//! above the domain, the store and the plugins. Services validate a request, call one function
+//! here and map its answer.
+//!
+//! - `card_check`: a check by My Number card or smartphone on a reader.
+//! - `reception`: the reception desk of re-visit kiosks (受付): check-in, matching, decisions.
+//! - `bulk`: bulk checks (一括照会) run in the background and resumed after a restart.
+
+pub mod bulk;
+pub mod card_check;
+pub mod reception;
