@@ -44,9 +44,22 @@ async fn check(
     reader: &str,
     pin: &str,
 ) -> Result<QualificationResult, tonic::Status> {
+    check_warned(d, reader, pin, false).await
+}
+
+/// A PIN check; `last_try_acknowledged`: the patient was warned that a wrong PIN locks the card.
+async fn check_warned(
+    d: &TestDaemon,
+    reader: &str,
+    pin: &str,
+    last_try_acknowledged: bool,
+) -> Result<QualificationResult, tonic::Status> {
     let req = CheckByCardRequest {
         reader: reader.into(),
-        identity: Some(Identity::Pin(PinIdentity { pin: pin.into() })),
+        identity: Some(Identity::Pin(PinIdentity {
+            pin: pin.into(),
+            last_try_acknowledged,
+        })),
         ..Default::default()
     };
     d.qualification()
@@ -99,11 +112,13 @@ async fn a_locked_card_is_refused_before_the_pin_leaves_the_host() {
     assert_eq!(rig.reader(0).apdu_count(), 7, "{}", log(&rig));
     rig.reader(0).remove().unwrap();
 
-    // A card locked by wrong PINs here: the try that locks it sends a PIN, the next does not.
+    // A card locked by wrong PINs here (the last try once the patient was warned): the try
+    // that locks it sends a PIN, the next does not.
     rig.insert(0, "hanako").unwrap();
-    for wrong in ["0000", "0001", "0002"] {
+    for wrong in ["0000", "0001"] {
         check(&d, &reader, wrong).await.unwrap_err();
     }
+    check_warned(&d, &reader, "0002", true).await.unwrap_err();
     assert_eq!(rig.card("hanako").unwrap().tries_left(), 0);
     rig.reader(0).reset_count();
     let e = check(&d, &reader, "2222").await.unwrap_err();
