@@ -359,6 +359,43 @@ fn refusal(identity: &Identity, permission: &str, path: &str) -> Status {
     )
 }
 
+/// tonic answers a request it cannot decode with INTERNAL, and one over the size limit with
+/// OUT_OF_RANGE. Both are the client's mistake: say so with INVALID_ARGUMENT and
+/// RESOURCE_EXHAUSTED, and the rule that was broken. Only error answers carry a status in their
+/// headers, so a good answer is passed on untouched.
+fn clearer_codec_errors(
+    answer: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    if !answer.headers().contains_key("grpc-status") {
+        return answer;
+    }
+    let Some(status) = Status::from_header_map(answer.headers()) else {
+        return answer;
+    };
+    let message = status.message();
+    let (code, field, rule) = match status.code() {
+        tonic::Code::Internal if message.starts_with("failed to decode Protobuf message") => (
+            tonic::Code::InvalidArgument,
+            "request",
+            format!("must be a valid protobuf message of this RPC's request type ({message})"),
+        ),
+        tonic::Code::OutOfRange if message.contains("message length too large") => (
+            tonic::Code::ResourceExhausted,
+            "request",
+            format!("must fit the daemon's message size limit ({message})"),
+        ),
+        _ => return answer,
+    };
+    let mut details = ErrorDetails::new();
+    details.set_bad_request(vec![tonic_types::FieldViolation::new(field, rule.clone())]);
+    details.set_error_info(
+        ErrorReason::InvalidField.as_str_name(),
+        ERROR_DOMAIN,
+        std::collections::HashMap::<String, String>::new(),
+    );
+    Status::with_error_details(code, rule, details).into_http()
+}
+
 /// The tower layer that admits or refuses each call.
 #[derive(Debug, Clone)]
 pub struct AuthLayer(pub Arc<Policy>);
@@ -403,7 +440,8 @@ where
         match admitted {
             Ok(identity) => {
                 request.extensions_mut().insert(identity);
-                Box::pin(self.inner.call(request))
+                let answer = self.inner.call(request);
+                Box::pin(async move { answer.await.map(clearer_codec_errors) })
             }
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }

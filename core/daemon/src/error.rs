@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// The client's configuration does not name this reader.
     #[error("client {client} may not use reader {reader:?}")]
     ReaderNotAllowed { client: String, reader: String },
+    /// The client holds as many watch streams as it may.
+    #[error("this client already holds {0} watch streams open; close one first")]
+    TooManyStreams(usize),
     /// The card has one PIN try left and the request does not say the patient was warned.
     #[error(
         "the card has one pin try left and a wrong pin locks it: warn the patient, then repeat the check with last_try_acknowledged"
@@ -111,6 +114,11 @@ impl ServiceError {
                 Code::PermissionDenied,
                 R::ReaderNotAllowed,
                 vec![("reader", reader.clone()), ("client", client.clone())],
+            ),
+            Self::TooManyStreams(n) => (
+                Code::ResourceExhausted,
+                R::TooManyStreams,
+                vec![("limit", n.to_string())],
             ),
             Self::PinLastTry => (
                 Code::FailedPrecondition,

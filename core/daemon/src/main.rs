@@ -83,7 +83,24 @@ async fn run(config: Config) -> Result<(), DaemonError> {
     daemon.serve(listener, shutdown_signal()).await
 }
 
+/// Raises the soft limit on open files to the hard one: each client connection is a descriptor,
+/// and the usual soft 1024 is a few hundred kiosks' and attackers' worth (the systemd unit sets
+/// LimitNOFILE too).
+#[cfg(unix)]
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            eprintln!("shikakud: cannot raise the open-file limit: {e}");
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    raise_open_file_limit();
     let args = Args::parse();
     let config = match Config::load(
         args.config.as_deref(),

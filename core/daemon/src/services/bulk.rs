@@ -113,8 +113,13 @@ impl BulkCheckService for BulkChecks {
     ) -> Result<Response<Self::WatchBulkCheckStream>, Status> {
         let id = job_id(&request.get_ref().job_id)?;
         // Unknown ids fail the call itself rather than the stream.
+        let watching = self.0.watches.open(&Caller::of(&request).client)?;
         bulk::job_of(&self.0, &id).await?;
-        let progress = bulk::watch(self.0.clone(), id).map(|p| p.map_err(Status::from));
+        let progress = bulk::watch(self.0.clone(), id).map(move |p| {
+            // The watch counts against the client until its stream is dropped.
+            let _ = &watching;
+            p.map_err(Status::from)
+        });
         Ok(Response::new(Box::pin(progress)))
     }
 

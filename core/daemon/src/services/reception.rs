@@ -258,6 +258,7 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<Self::WatchReceptionsStream>, Status> {
         let ctx = self.0.clone();
         let caller = Caller::of(&request);
+        let watching = ctx.watches.open(&caller.client)?;
         let opened = audited(
             &ctx.store,
             request,
@@ -293,7 +294,11 @@ impl ReceptionService for Receptions {
                 audit::finish(&ctx.store, &caller, line, Ok(entry)).await
             }
         });
-        Ok(Response::new(Box::pin(entries)))
+        // The watch counts against the client until its stream is dropped.
+        Ok(Response::new(Box::pin(entries.map(move |e| {
+            let _ = &watching;
+            e
+        }))))
     }
 
     async fn accept_reception(
