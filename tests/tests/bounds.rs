@@ -207,3 +207,34 @@ async fn idle_connections_are_shed_while_health_answers() {
     assert_eq!(closed, 1_100);
     d.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn unknown_enum_values_are_field_violations() {
+    use shikaku_tests::pb::check_by_card_request::Identity as CardIdentity;
+    use shikaku_tests::pb::{CheckByCardRequest, ConsentChoices, FaceIdentity};
+    let d = TestDaemon::start().await;
+    let e = d
+        .qualification()
+        .check_by_card(CheckByCardRequest {
+            reader: "sim-taro".into(),
+            identity: Some(CardIdentity::Face(FaceIdentity {})),
+            consents: Some(ConsentChoices {
+                medication: 99,
+                surgery: -5,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let fields: Vec<String> = violations(&e).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["consents.medication", "consents.surgery"]);
+    let e = d
+        .activation()
+        .list_activation_codes(shikaku_tests::pb::ListActivationCodesRequest { state: 7 })
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "state");
+    d.running.stop().await.unwrap();
+}

@@ -111,11 +111,15 @@ impl ActivationCodeService for ActivationCodes {
         &self,
         request: Request<ListActivationCodesRequest>,
     ) -> Result<Response<ListActivationCodesResponse>, Status> {
-        let state = match request.get_ref().state() {
-            ActivationCodeState::Unspecified => None,
-            ActivationCodeState::Pending => Some("pending"),
-            ActivationCodeState::Redeemed => Some("redeemed"),
-            ActivationCodeState::Revoked => Some("revoked"),
+        let state = match ActivationCodeState::try_from(request.get_ref().state) {
+            Ok(ActivationCodeState::Unspecified) => None,
+            Ok(ActivationCodeState::Pending) => Some("pending"),
+            Ok(ActivationCodeState::Redeemed) => Some("redeemed"),
+            Ok(ActivationCodeState::Revoked) => Some("revoked"),
+            Err(_) => {
+                let rule = format!("{} is not an ActivationCodeState", request.get_ref().state);
+                return Err(ServiceError::field("state", ValueError::Rule(rule)).into());
+            }
         };
         let records = self
             .0
