@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use shikaku_contract::messages::{LOCALE, ja};
 use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
 use shikaku_pki::Role as CertRole;
 use tonic::Status;
@@ -287,6 +288,7 @@ impl Policy {
                     [("limit".to_owned(), format!("{per_minute}/min"))],
                 );
                 details.set_retry_info(Some(wait));
+                details.set_localized_message(LOCALE, ja(ErrorReason::RateLimited));
                 Status::with_error_details(
                     tonic::Code::ResourceExhausted,
                     format!(
@@ -349,6 +351,7 @@ fn refusal(identity: &Identity, permission: &str, path: &str) -> Status {
             ("client".to_owned(), identity.client.clone()),
         ],
     );
+    details.set_localized_message(LOCALE, ja(ErrorReason::RoleNotAllowed));
     Status::with_error_details(
         tonic::Code::PermissionDenied,
         format!(
@@ -393,6 +396,7 @@ fn clearer_codec_errors(
         ERROR_DOMAIN,
         std::collections::HashMap::<String, String>::new(),
     );
+    details.set_localized_message(LOCALE, ja(ErrorReason::InvalidField));
     Status::with_error_details(code, rule, details).into_http()
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shikaku_contract::errors;
+use shikaku_contract::{errors, messages};
 use shikaku_domain::FieldError;
 use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
 use shikaku_domain::reader::ReaderError;
@@ -193,6 +193,7 @@ impl From<ServiceError> for Status {
         if let Some(after) = e.retry_after() {
             details.set_retry_info(Some(after));
         }
+        details.set_localized_message(messages::LOCALE, messages::ja(reason));
         Status::with_error_details(code, message, details)
     }
 }
