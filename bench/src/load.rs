@@ -18,7 +18,7 @@ use shikaku_bench::proto::echo_service_client::EchoServiceClient;
 use shikaku_proto::v1::{CheckByInsuranceNumbersRequest, Validity};
 use tokio::task::JoinSet;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic_prost::ProstCodec;
 
 /// At 20k requests/s the load generator needs most of its core; the servers' allocator spares it
@@ -65,6 +65,10 @@ struct Args {
     branch: String,
     #[arg(long, default_value = "1970-01-01")]
     birth_date: String,
+    /// Talk TLS with the client credentials in this folder (ca.pem, cert.pem, key.pem, as
+    /// `shikaku tls client` writes them); the server's name must be localhost.
+    #[arg(long, value_name = "DIR")]
+    tls: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -247,9 +251,19 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut callers = Vec::with_capacity(args.connections);
     for _ in 0..args.connections.max(1) {
         // Each `connect` opens its own HTTP/2 connection.
-        let channel = Endpoint::from_shared(format!("http://{}", args.addr))?
-            .connect()
-            .await?;
+        let channel = match &args.tls {
+            None => Endpoint::from_shared(format!("http://{}", args.addr))?,
+            Some(dir) => {
+                let read = |f: &str| std::fs::read(dir.join(f));
+                let tls = ClientTlsConfig::new()
+                    .domain_name("localhost")
+                    .ca_certificate(Certificate::from_pem(read("ca.pem")?))
+                    .identity(Identity::from_pem(read("cert.pem")?, read("key.pem")?));
+                Endpoint::from_shared(format!("https://{}", args.addr))?.tls_config(tls)?
+            }
+        }
+        .connect()
+        .await?;
         callers.push(match args.target {
             Target::Shikaku => Caller::Shikaku(tonic::client::Grpc::new(channel), check.clone()),
             Target::Echo => Caller::Echo(

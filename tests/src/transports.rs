@@ -239,7 +239,10 @@ pub async fn assert_zipped_bulk_result_is_read(d: &TestDaemon, t: &Terminal) {
     {}
     let results = d
         .bulk()
-        .get_bulk_check_results(pb::GetBulkCheckResultsRequest { job_id: job.id })
+        .get_bulk_check_results(pb::GetBulkCheckResultsRequest {
+            job_id: job.id,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

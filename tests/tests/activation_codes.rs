@@ -105,6 +105,7 @@ async fn lifecycle_and_refusals() {
     let pending = c
         .list_activation_codes(ListActivationCodesRequest {
             state: ActivationCodeState::Pending as i32,
+            ..Default::default()
         })
         .await
         .unwrap()

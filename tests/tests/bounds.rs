@@ -232,9 +232,71 @@ async fn unknown_enum_values_are_field_violations() {
     assert_eq!(fields, ["consents.medication", "consents.surgery"]);
     let e = d
         .activation()
-        .list_activation_codes(shikaku_tests::pb::ListActivationCodesRequest { state: 7 })
+        .list_activation_codes(shikaku_tests::pb::ListActivationCodesRequest {
+            state: 7,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(violations(&e)[0].0, "state");
+    d.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn list_answers_come_in_pages() {
+    use shikaku_tests::pb::bulk_check_item::Target;
+    use shikaku_tests::pb::{
+        BulkCheckItem, CheckByInsuranceNumbersRequest, GetBulkCheckResultsRequest,
+        StartBulkCheckRequest,
+    };
+    let d = TestDaemon::start().await;
+    let mut bulk = d.bulk();
+    // Rows with bad numbers settle at once, so the job's three items are all there to page.
+    let items = (0..3)
+        .map(|i| BulkCheckItem {
+            key: i.to_string(),
+            target: Some(Target::Numbers(CheckByInsuranceNumbersRequest {
+                insurer_number: "06130489".into(),
+                number: "1".into(),
+                birth_date: "1970-01-01".into(),
+                ..Default::default()
+            })),
+        })
+        .collect();
+    let job = bulk
+        .start_bulk_check(StartBulkCheckRequest {
+            items,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let page = |token: String, size| GetBulkCheckResultsRequest {
+        job_id: job.id.clone(),
+        page_size: size,
+        page_token: token,
+    };
+    let first = bulk
+        .get_bulk_check_results(page(String::new(), 2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.items.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    let second = bulk
+        .get_bulk_check_results(page(first.next_page_token, 2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.items.len(), 1);
+    assert!(second.next_page_token.is_empty());
+    let e = bulk
+        .get_bulk_check_results(page("x".into(), 5_000))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = violations(&e).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["page_size", "page_token"]);
     d.running.stop().await.unwrap();
 }

@@ -187,6 +187,7 @@ async fn a_thousand_patients_with_progress_and_stored_results() {
         .bulk()
         .get_bulk_check_results(GetBulkCheckResultsRequest {
             job_id: job.id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -220,6 +221,7 @@ async fn a_thousand_patients_with_progress_and_stored_results() {
         .bulk()
         .get_bulk_check_results(GetBulkCheckResultsRequest {
             job_id: job.id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -227,7 +229,7 @@ async fn a_thousand_patients_with_progress_and_stored_results() {
     assert_eq!(again.job.unwrap().checked, 996);
     let jobs = d
         .bulk()
-        .list_bulk_checks(ListBulkChecksRequest {})
+        .list_bulk_checks(ListBulkChecksRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -262,6 +264,7 @@ async fn a_job_cut_short_by_a_restart_finishes_after_it() {
         .bulk()
         .get_bulk_check_results(GetBulkCheckResultsRequest {
             job_id: job.id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -300,6 +303,7 @@ async fn bad_requests_name_the_field() {
         .bulk()
         .get_bulk_check_results(GetBulkCheckResultsRequest {
             job_id: "../etc".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

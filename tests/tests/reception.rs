@@ -162,6 +162,7 @@ async fn check_in_tells_new_returning_changed_and_invalid_patients_apart() {
         .reception()
         .list_patient_links(ListPatientLinksRequest {
             patient_number: "05678".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -435,6 +436,7 @@ async fn manual_mode_waits_for_a_clerk_to_accept_or_reject() {
         .list_receptions(ListReceptionsRequest {
             date: String::new(),
             status: ReceptionStatus::Pending as i32,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -82,6 +82,7 @@ pub async fn run(
             let state = state.map_or(ActivationCodeState::Unspecified, ActivationCodeState::from);
             let request = ListActivationCodesRequest {
                 state: state as i32,
+                ..Default::default()
             };
             let response = client.list_activation_codes(request).await?;
             output::print(format, response.get_ref(), render_list)

@@ -119,7 +119,9 @@ pub async fn run(command: BulkCommand, channel: Channel, format: Format) -> Resu
             encoding,
         } => results(&mut client, &job_id, out.as_deref(), encoding, format).await,
         BulkCommand::List => {
-            let response = client.list_bulk_checks(ListBulkChecksRequest {}).await?;
+            let response = client
+                .list_bulk_checks(ListBulkChecksRequest::default())
+                .await?;
             output::print(format, response.get_ref(), render_jobs)
         }
     }
@@ -168,12 +170,24 @@ async fn results(
     encoding: Encoding,
     format: Format,
 ) -> Result<(), CliError> {
-    let response = client
-        .get_bulk_check_results(GetBulkCheckResultsRequest {
-            job_id: job_id.to_owned(),
-        })
-        .await?
-        .into_inner();
+    // Every page, so the CSV holds every item however many the job has.
+    let mut response = GetBulkCheckResultsResponse::default();
+    loop {
+        let page = client
+            .get_bulk_check_results(GetBulkCheckResultsRequest {
+                job_id: job_id.to_owned(),
+                page_token: std::mem::take(&mut response.next_page_token),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        response.job = page.job;
+        response.items.extend(page.items);
+        response.next_page_token = page.next_page_token;
+        if response.next_page_token.is_empty() {
+            break;
+        }
+    }
     if format == Format::Json && out.is_none() {
         return output::print(format, &response, |_| String::new());
     }

@@ -166,9 +166,20 @@ pub async fn run(
             let request = ListReceptionsRequest {
                 date: date.unwrap_or_default(),
                 status: status as i32,
+                ..Default::default()
             };
-            let response = client.list_receptions(request).await?;
-            output::print(format, response.get_ref(), render_list)
+            // Every page: a day's list is shown whole.
+            let mut list = client.list_receptions(request.clone()).await?.into_inner();
+            while !list.next_page_token.is_empty() {
+                let next = ListReceptionsRequest {
+                    page_token: std::mem::take(&mut list.next_page_token),
+                    ..request.clone()
+                };
+                let page = client.list_receptions(next).await?.into_inner();
+                list.entries.extend(page.entries);
+                list.next_page_token = page.next_page_token;
+            }
+            output::print(format, &list, render_list)
         }
         ReceptionCommand::Watch { date, after } => {
             let request = WatchReceptionsRequest {
@@ -249,6 +260,7 @@ pub async fn run(
         ReceptionCommand::Links { patient_number } => {
             let request = ListPatientLinksRequest {
                 patient_number: patient_number.unwrap_or_default(),
+                ..Default::default()
             };
             let response = client.list_patient_links(request).await?;
             output::print(format, response.get_ref(), render_links)
@@ -406,7 +418,8 @@ fn render_link(r: &LinkPatientResponse) -> String {
         "{verb}: {}\n{}",
         link.patient_number,
         render_links(&ListPatientLinksResponse {
-            links: vec![link.clone()]
+            links: vec![link.clone()],
+            ..Default::default()
         })
     )
 }

@@ -250,6 +250,27 @@ pub async fn audited<Req, Res>(
         .map(Response::new)
 }
 
+/// The audit line of one reception entry a watch delivers to a client, written before the entry
+/// goes out: it names the person (keyed hash), so the trail answers who saw whom.
+pub async fn delivered(
+    ctx: &crate::context::Context,
+    caller: &Caller,
+    entry: shikaku_domain::pb::ReceptionEntry,
+) -> Result<shikaku_domain::pb::ReceptionEntry, Status> {
+    let line = Entry {
+        operation: "WatchReceptions.entry",
+        method: "read",
+        detail: String::new(),
+        subject: format!("{}/{}", entry.date, entry.id),
+        person: entry
+            .result
+            .as_ref()
+            .map(|r| ctx.people.of_result(r))
+            .unwrap_or_default(),
+    };
+    finish(&ctx.store, caller, line, Ok(entry)).await
+}
+
 /// A fresh id with a readable prefix, e.g. `chk_5f1c…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{:016x}", rand::random::<u64>())

@@ -191,3 +191,54 @@ fn consents(v: &mut Validator, c: &ConsentChoices) {
         }
     }
 }
+
+/// Answers a list holds at most, and when the request does not say.
+pub const MAX_PAGE: u32 = 1000;
+
+/// One page of a list answer: where it starts and how long it is, from `page_size` and
+/// `page_token` (the offset the previous page ended at).
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    offset: usize,
+    size: usize,
+}
+
+impl Page {
+    pub fn of(page_size: u32, page_token: &str) -> Result<Self, ServiceError> {
+        let mut v = Validator::new();
+        if page_size > MAX_PAGE {
+            v.fail("page_size", format!("must be at most {MAX_PAGE}"));
+        }
+        let offset = if page_token.is_empty() {
+            Some(0)
+        } else {
+            let offset = page_token.parse::<usize>().ok();
+            if offset.is_none() {
+                v.fail("page_token", "must be a next_page_token this RPC returned");
+            }
+            offset
+        };
+        v.finish()?;
+        Ok(Self {
+            offset: offset.expect("validated"),
+            size: if page_size == 0 { MAX_PAGE } else { page_size } as usize,
+        })
+    }
+
+    /// This page of `items`, and the token of the next page ("" on the last).
+    pub fn take<T>(self, items: Vec<T>) -> (Vec<T>, String) {
+        let total = items.len();
+        let end = self.offset.saturating_add(self.size).min(total);
+        let page = items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.size)
+            .collect();
+        let next = if end < total {
+            end.to_string()
+        } else {
+            String::new()
+        };
+        (page, next)
+    }
+}

@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::{Caller, audited};
 use crate::context::Context;
 use crate::error::ServiceError;
+use crate::validate::Page;
 
 pub struct ActivationCodes(pub Arc<Context>);
 
@@ -121,14 +122,17 @@ impl ActivationCodeService for ActivationCodes {
                 return Err(ServiceError::field("state", ValueError::Rule(rule)).into());
             }
         };
-        let records = self
-            .0
-            .store
-            .activation_records(state)
-            .await
-            .map_err(ServiceError::from)?;
+        let page = Page::of(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let (records, next_page_token) = page.take(
+            self.0
+                .store
+                .activation_records(state)
+                .await
+                .map_err(ServiceError::from)?,
+        );
         Ok(Response::new(ListActivationCodesResponse {
             records: records.into_iter().map(to_pb).collect(),
+            next_page_token,
         }))
     }
 

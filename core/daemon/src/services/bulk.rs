@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::{Caller, audited, new_id};
 use crate::context::Context;
 use crate::error::ServiceError;
+use crate::validate::Page;
 use crate::workflow::{bulk, card_check};
 
 /// Items one job may hold.
@@ -136,12 +137,14 @@ impl BulkCheckService for BulkChecks {
             async |_, req, note| {
                 let id = job_id(&req.job_id)?;
                 note.subject = id.clone();
+                let page = Page::of(req.page_size, &req.page_token)?;
                 let job = bulk::job_of(ctx, &id).await?;
-                let items = ctx.store.bulk_items(&id, false).await?;
+                let (items, next_page_token) = page.take(ctx.store.bulk_items(&id, false).await?);
                 note.detail = format!("items={}", items.len());
                 Ok(GetBulkCheckResultsResponse {
                     job: Some(job),
                     items: items.into_iter().map(bulk::item_pb).collect(),
+                    next_page_token,
                 })
             },
         )
@@ -150,14 +153,16 @@ impl BulkCheckService for BulkChecks {
 
     async fn list_bulk_checks(
         &self,
-        _: Request<ListBulkChecksRequest>,
+        request: Request<ListBulkChecksRequest>,
     ) -> Result<Response<ListBulkChecksResponse>, Status> {
-        let records = self
-            .0
-            .store
-            .bulk_jobs(false)
-            .await
-            .map_err(ServiceError::from)?;
+        let page = Page::of(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let (records, next_page_token) = page.take(
+            self.0
+                .store
+                .bulk_jobs(false)
+                .await
+                .map_err(ServiceError::from)?,
+        );
         let mut jobs = Vec::with_capacity(records.len());
         for r in records {
             let counts = self
@@ -168,6 +173,9 @@ impl BulkCheckService for BulkChecks {
                 .map_err(ServiceError::from)?;
             jobs.push(bulk::job_pb(&r, counts));
         }
-        Ok(Response::new(ListBulkChecksResponse { jobs }))
+        Ok(Response::new(ListBulkChecksResponse {
+            jobs,
+            next_page_token,
+        }))
     }
 }

@@ -15,11 +15,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::card_check;
 use crate::audit::{Caller, audited, new_id};
 use crate::context::{Context, Readers};
-use crate::error::ServiceError;
-use crate::validate::{validate_card, validate_numbers};
-use crate::workflow::card_check::run_card_check;
+use crate::validate::validate_numbers;
 
 pub struct Qualification(pub Arc<Context>, pub Arc<Readers>);
 
@@ -81,23 +80,9 @@ impl QualificationService for Qualification {
             "CheckByCard",
             "card",
             async |caller, mut req, note| {
-                let validated = validate_card(&mut req);
-                if let Ok((_, identity, _)) = &validated {
-                    note.method = identity.method_name();
-                }
                 note.subject = new_id("chk");
-                let (reader, identity, date) = validated?;
-                if !caller.may_use_reader(&reader) {
-                    return Err(ServiceError::ReaderNotAllowed {
-                        client: caller.client.clone(),
-                        reader,
-                    });
-                }
-                let consents = req.consents.take().unwrap_or_default();
-                let result =
-                    run_card_check(ctx, &self.1, &reader, identity, consents, date).await?;
+                let (_, result) = card_check(ctx, &self.1, caller, note, &mut req).await?;
                 note.detail = result.validity_code.clone();
-                note.person = ctx.people.of_result(&result);
                 Ok(finish_result(result, &note.subject))
             },
         )

@@ -20,11 +20,11 @@ use shikaku_domain::{ValueError, clock};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{self, Caller, Entry, audited, new_id};
+use super::card_check;
+use crate::audit::{self, Caller, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
-use crate::validate::{day, patient_number, reference, under_card, validate_card};
-use crate::workflow::card_check::run_card_check;
+use crate::validate::{Page, day, patient_number, reference, under_card};
 use crate::workflow::reception::{self, Desk, Visit};
 
 /// How an entry is named on its audit line, as the client gave it.
@@ -66,24 +66,11 @@ impl ReceptionService for Receptions {
                         ValueError::Rule("the card check to run is required".into()),
                     )
                 })?;
-                let validated = validate_card(&mut card).map_err(|e| match e {
+                let checked = card_check(ctx, &self.1, caller, note, &mut card).await;
+                let (reader, mut result) = checked.map_err(|e| match e {
                     ServiceError::Invalid(errors) => under_card(errors),
                     other => other,
-                });
-                if let Ok((_, identity, _)) = &validated {
-                    note.method = identity.method_name();
-                }
-                let (reader, identity, date) = validated?;
-                if !caller.may_use_reader(&reader) {
-                    return Err(ServiceError::ReaderNotAllowed {
-                        client: caller.client.clone(),
-                        reader,
-                    });
-                }
-                let consents = card.consents.take().unwrap_or_default();
-                let mut result =
-                    run_card_check(ctx, &self.1, &reader, identity, consents, date).await?;
-                note.person = ctx.people.of_result(&result);
+                })?;
                 result.check_id = check_id.clone();
                 let visit = Visit {
                     result,
@@ -183,9 +170,14 @@ impl ReceptionService for Receptions {
                     Some(patient_number(&req.patient_number, "patient_number")?)
                 };
                 note.subject = number.as_ref().map(|n| n.to_string()).unwrap_or_default();
-                let links = self.desk().links(&ctx.store, number.as_ref()).await?;
+                let page = Page::of(req.page_size, &req.page_token)?;
+                let (links, next_page_token) =
+                    page.take(self.desk().links(&ctx.store, number.as_ref()).await?);
                 note.detail = format!("links={}", links.len());
-                Ok(ListPatientLinksResponse { links })
+                Ok(ListPatientLinksResponse {
+                    links,
+                    next_page_token,
+                })
             },
         )
         .await
@@ -239,11 +231,14 @@ impl ReceptionService for Receptions {
                     }
                 };
                 note.subject = date.clone();
-                let entries = self.desk().list(&ctx.store, &date, status).await?;
+                let page = Page::of(req.page_size, &req.page_token)?;
+                let (entries, next_page_token) =
+                    page.take(self.desk().list(&ctx.store, &date, status).await?);
                 note.detail = format!("entries={}", entries.len());
                 Ok(ListReceptionsResponse {
                     entries,
                     mode: self.desk().mode_pb() as i32,
+                    next_page_token,
                 })
             },
         )
@@ -278,21 +273,7 @@ impl ReceptionService for Receptions {
         // Each entry's audit line is on disk before the entry goes out.
         let entries = reception::watch(ctx.clone(), date, last).then(move |entry| {
             let (ctx, caller) = (ctx.clone(), caller.clone());
-            async move {
-                let entry = entry.map_err(Status::from)?;
-                let line = Entry {
-                    operation: "WatchReceptions.entry",
-                    method: "read",
-                    detail: String::new(),
-                    subject: format!("{}/{}", entry.date, entry.id),
-                    person: entry
-                        .result
-                        .as_ref()
-                        .map(|r| ctx.people.of_result(r))
-                        .unwrap_or_default(),
-                };
-                audit::finish(&ctx.store, &caller, line, Ok(entry)).await
-            }
+            async move { audit::delivered(&ctx, &caller, entry?).await }
         });
         // The watch counts against the client until its stream is dropped.
         Ok(Response::new(Box::pin(entries.map(move |e| {
