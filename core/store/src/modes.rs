@@ -27,11 +27,13 @@ pub fn secure_data_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
     }
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        // Not following links: a link's target is not ours to change.
-        let meta = std::fs::symlink_metadata(&path).map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        // Not following links: a link's target is not ours to change. A file gone meanwhile
+        // (the -wal of a connection closing) needs no fixing.
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
         if meta.is_file() && narrow(&path, 0o600)? {
             fixed.push(format!(
                 "{} was readable by others: now 0600",
@@ -51,16 +53,19 @@ fn narrow(path: &Path, mode: u32) -> Result<bool, StoreError> {
         path: path.to_owned(),
         source,
     };
-    let current = std::fs::symlink_metadata(path)
-        .map_err(io)?
-        .permissions()
-        .mode()
-        & 0o777;
+    let current = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(e)),
+    };
     if current & !mode == 0 {
         return Ok(false);
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
-    Ok(true)
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// Elsewhere the directory is only created; access is the operating system's ACLs' business.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Row, Statement, params};
+use rusqlite::{Connection, Row, Statement, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bulk::{BulkItemOutcome, BulkItemRecord, BulkJobRecord};
@@ -153,7 +153,11 @@ fn drain(rx: &mut mpsc::Receiver<Batch>, group: &mut Vec<Batch>) {
 }
 
 fn commit_group(conn: &mut Connection, group: &mut Vec<Batch>) {
-    let tx = match conn.transaction() {
+    // IMMEDIATE takes the write lock first, waiting (busy timeout) for another connection that
+    // holds it: a truncating checkpoint after a purge, or `shikaku purge` in another process.
+    // A deferred transaction that read first would instead fail at once with SQLITE_BUSY when
+    // it came to write.
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(group, &e),
     };
