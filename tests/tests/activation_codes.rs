@@ -14,6 +14,7 @@ async fn lifecycle_and_refusals() {
     let issued = c
         .issue_activation_code(IssueActivationCodeRequest {
             device_memo: "訪問診療用 iPad 1".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -49,6 +50,7 @@ async fn lifecycle_and_refusals() {
     let second = c
         .issue_activation_code(IssueActivationCodeRequest {
             device_memo: "iPad 2".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -88,6 +90,7 @@ async fn lifecycle_and_refusals() {
     let e = c
         .issue_activation_code(IssueActivationCodeRequest {
             device_memo: " ".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -120,6 +123,7 @@ async fn codes_are_not_usable_early_and_pending_devices_are_capped() {
     let mut c = d.activation();
     let issue = |memo: &str| IssueActivationCodeRequest {
         device_memo: memo.into(),
+        ..Default::default()
     };
     let first = c
         .issue_activation_code(issue("a"))

@@ -221,5 +221,10 @@ async fn an_unknown_reception_status_is_a_field_violation_not_all() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(reason(&e).0, "INVALID_FIELD");
     assert_eq!(violations(&e)[0].0, "status");
+    // Staff read a Japanese text beside the English message.
+    use tonic_types::StatusExt;
+    let localized = e.get_details_localized_message().unwrap();
+    assert_eq!(localized.locale, "ja-JP");
+    assert!(localized.message.contains("入力"), "{localized:?}");
     d.running.stop().await.unwrap();
 }

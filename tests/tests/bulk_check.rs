@@ -124,6 +124,7 @@ async fn link_taro(d: &TestDaemon) {
                 birth_date: "1970-01-01".into(),
                 sex: Sex::Male as i32,
             })),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -163,6 +164,7 @@ async fn a_thousand_patients_with_progress_and_stored_results() {
             items,
             confirmation_date: String::new(),
             label: "翌日予約".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -279,6 +281,7 @@ async fn bad_requests_name_the_field() {
             items: vec![],
             confirmation_date: "2026-02-30".into(),
             label: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -232,6 +232,7 @@ async fn visual_check_needs_the_staff_password_and_locks_after_five_wrong() {
         .visual_check()
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -276,6 +277,7 @@ async fn visual_check_needs_the_staff_password_and_locks_after_five_wrong() {
         .visual_check()
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -46,6 +46,7 @@ async fn check_in(d: &TestDaemon, reader: &str, pin: &str) -> u64 {
             })),
             ..Default::default()
         }),
+        ..Default::default()
     };
     d.reception()
         .check_in(request)

@@ -42,6 +42,7 @@ async fn the_data_directory_is_0700_and_every_file_in_it_0600() {
     d.activation()
         .issue_activation_code(shikaku_tests::pb::IssueActivationCodeRequest {
             device_memo: "iPad".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -96,6 +96,7 @@ async fn issue_password(d: &TestDaemon) -> String {
     d.visual_check()
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -117,8 +118,8 @@ async fn every_medium_by_every_identity_method() {
     let d = daemon(vec![pcsc(&rig, &[0])]).await;
     let password = issue_password(&d).await;
 
-    // A My Number card, which takes extended APDUs: 9 APDUs for a PIN check, 5 for a visual
-    // check (token and certificate only).
+    // A My Number card, which takes extended APDUs: 10 APDUs for a PIN check (9 steps and the
+    // tries query before VERIFY), 5 for a visual check (token and certificate only).
     rig.insert(0, "taro").unwrap();
     let r = check(&d, pin(&reader, "1234")).await.unwrap();
     assert_eq!(
@@ -127,7 +128,7 @@ async fn every_medium_by_every_identity_method() {
     );
     assert_eq!(
         rig.reader(0).apdu_count(),
-        9,
+        10,
         "{:#?}",
         rig.reader(0).apdu_log()
     );
@@ -349,9 +350,9 @@ async fn two_readers_serve_two_clients_at_once() {
     let b = b.unwrap().into_inner().result.unwrap();
     assert_eq!(a.unwrap().validity(), Validity::Valid);
     assert_eq!(b.validity(), Validity::Valid);
-    // Each card saw exactly its own check.
-    assert_eq!(rig.reader(0).apdu_count(), 9);
-    assert_eq!(rig.reader(1).apdu_count(), 9);
+    // Each card saw exactly its own check (with the tries query before VERIFY).
+    assert_eq!(rig.reader(0).apdu_count(), 10);
+    assert_eq!(rig.reader(1).apdu_count(), 10);
     d.running.stop().await.unwrap();
 }
 

@@ -137,6 +137,7 @@ async fn every_operation_works_through_plugins_loaded_from_shared_libraries() {
         .visual_check()
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -173,6 +174,7 @@ async fn every_operation_works_through_plugins_loaded_from_shared_libraries() {
         .activation()
         .issue_activation_code(IssueActivationCodeRequest {
             device_memo: "往診用タブレット".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

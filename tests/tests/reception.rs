@@ -27,6 +27,7 @@ fn kiosk(reader: &str, pin: &str) -> CheckInRequest {
             })),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
@@ -110,6 +111,7 @@ async fn check_in_tells_new_returning_changed_and_invalid_patients_apart() {
                 date: e.date.clone(),
                 id: e.id,
             })),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -142,6 +144,7 @@ async fn check_in_tells_new_returning_changed_and_invalid_patients_apart() {
                 birth_date: "1972-05-15".into(),
                 sex: Sex::Female as i32,
             })),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -218,7 +221,10 @@ async fn check_in_tells_new_returning_changed_and_invalid_patients_apart() {
     // Bad requests name the field, nested under `card`.
     let e = d
         .reception()
-        .check_in(CheckInRequest { card: None })
+        .check_in(CheckInRequest {
+            card: None,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(violations(&e)[0].0, "card");
@@ -250,6 +256,7 @@ async fn patient_links_are_listed_removed_and_never_doubly_assigned() {
     let link = |number: &str, person: LinkedPerson| LinkPatientRequest {
         patient_number: number.into(),
         person: Some(Person::Details(person)),
+        ..Default::default()
     };
     let mut c = d.reception();
     assert!(
@@ -343,6 +350,7 @@ async fn manual_mode_waits_for_a_clerk_to_accept_or_reject() {
         .link_patient(LinkPatientRequest {
             patient_number: "01234".into(),
             person: Some(Person::Reception(today(first.id).unwrap())),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -70,6 +70,7 @@ fn check_in(reader: &str) -> CheckInRequest {
             })),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
@@ -105,6 +106,7 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
         pb::activation_code_service_client::ActivationCodeServiceClient::new(kiosk.clone())
             .issue_activation_code(IssueActivationCodeRequest {
                 device_memo: "rogue".into(),
+                ..Default::default()
             })
             .await
             .unwrap_err(),
@@ -117,6 +119,7 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
         )
         .issue_visual_check_password(IssueVisualCheckPasswordRequest {
             account_id: "staff01".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err(),
@@ -243,4 +246,135 @@ async fn a_network_address_without_tls_or_with_the_simulator_is_refused() {
     config.simulator.on_network = true;
     let running = shikaku_daemon::Running::start(&config).await.unwrap();
     running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_past_its_rate_is_told_when_to_come_back() {
+    let d = tls_daemon(|c| c.rate_limits.card_checks = 2).await;
+    let desk = client(&d, "desk-2", Role::Reception).await;
+    let mut qualification = pb::qualification_service_client::QualificationServiceClient::new(desk);
+    for _ in 0..2 {
+        qualification
+            .check_by_card(check_in("sim-taro").card.unwrap())
+            .await
+            .unwrap();
+    }
+    let e = qualification
+        .check_by_card(check_in("sim-taro").card.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    let (why, meta) = reason(&e);
+    assert_eq!(
+        (why.as_str(), meta["limit"].as_str()),
+        ("RATE_LIMITED", "2/min")
+    );
+    use tonic_types::StatusExt;
+    let wait = e.get_details_retry_info().unwrap().retry_delay.unwrap();
+    assert!(
+        wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+        "{wait:?}"
+    );
+    d.running.stop().await.unwrap();
+}
+
+/// Runs a client binary to its end, within a minute.
+fn run(cmd: &mut Command) -> std::process::Output {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `--addr/--ca/--cert/--key/--tls-domain` for the credentials in `out`.
+fn tls_args(cmd: &mut Command, d: &TestDaemon, out: &Path) {
+    cmd.args(["--addr", &format!("https://{}", d.running.addr)])
+        .arg("--ca")
+        .arg(out.join("ca.pem"))
+        .arg("--cert")
+        .arg(out.join("cert.pem"))
+        .arg("--key")
+        .arg(out.join("key.pem"))
+        .args(["--tls-domain", "localhost"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosk_the_receipt_computer_and_the_cli_use_their_own_certificates() {
+    let d = tls_daemon(|_| {}).await;
+    let issue = |name: &str, role| {
+        let out = d.dir.path().join(name);
+        shikaku_pki::issue_client(d.dir.path(), name, role, &out, 30).unwrap();
+        out
+    };
+    let (kiosk, desk, office) = (
+        issue("kiosk-1", Role::Kiosk),
+        issue("recept-pc", Role::Reception),
+        issue("office", Role::Admin),
+    );
+
+    let mut cmd = Command::new(bin("shikaku-kiosk"));
+    tls_args(&mut cmd, &d, &kiosk);
+    cmd.args(["--reader", "sim-taro"])
+        .env("SHIKAKU_PIN", "1234");
+    let out = tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let state = d.dir.path().join("receipt-computer.state");
+    let mut cmd = Command::new(bin("shikaku-receipt-computer"));
+    tls_args(&mut cmd, &d, &desk);
+    cmd.arg("--state").arg(&state).args(["--exit-after", "1"]);
+    let out = tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"id\":1"));
+
+    // The CLI: the admin reads the trail; the kiosk may not.
+    let audit = |creds: &Path| {
+        let mut cmd = Command::new(bin("shikaku"));
+        tls_args(&mut cmd, &d, creds);
+        cmd.args(["audit", "--operation", "CheckIn"]);
+        cmd
+    };
+    let mut admin = audit(&office);
+    let out = tokio::task::spawn_blocking(move || run(&mut admin))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("kiosk-1") && text.contains("CheckIn"),
+        "{text}"
+    );
+    let mut refused = audit(&kiosk);
+    let out = tokio::task::spawn_blocking(move || run(&mut refused))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ROLE_NOT_ALLOWED"));
+    d.running.stop().await.unwrap();
 }

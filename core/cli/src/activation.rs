@@ -70,7 +70,10 @@ pub async fn run(
     let mut client = ActivationCodeServiceClient::new(channel);
     match command {
         ActivationCommand::Issue { memo } => {
-            let request = IssueActivationCodeRequest { device_memo: memo };
+            let request = IssueActivationCodeRequest {
+                device_memo: memo,
+                ..Default::default()
+            };
             let response = client.issue_activation_code(request).await?;
             output::print(format, response.get_ref(), render_issued)
         }

@@ -2,8 +2,11 @@
 //! and write the results as CSV.
 //!
 //! Input CSV: a header row naming any of `key`, `insurer_number`, `symbol`, `number`, `branch`,
-//! `birth_date`, `patient_number`; a row with a `patient_number` and no `insurer_number` is checked
-//! through that patient's link.
+//! `birth_date`, `patient_number`, or their Japanese names as a clinic's Excel sheet has them
+//! (保険者番号, 記号, 番号, 枝番, 生年月日, 患者番号); a row with a patient number and no insurer
+//! number is checked through that patient's link. The file may be Shift_JIS (CP932) or UTF-8
+//! with or without a BOM (`text_encoding`), and Excel's `1970/1/1` dates are read too. Results
+//! are written in UTF-8 or, with `--encoding sjis`, in Shift_JIS.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,21 @@ use shikaku_proto::v1::{
 use crate::client::Channel;
 use crate::error::CliError;
 use crate::output::{self, Format, enum_word, grid};
+use crate::text_encoding::{self, Encoding};
+
+/// The largest input file read: 10,000 patients (the daemon's limit for one job) fit many times.
+const MAX_CSV_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The columns, by their English name and the Japanese one.
+const COLUMNS: [(&str, &str); 7] = [
+    ("key", "キー"),
+    ("insurer_number", "保険者番号"),
+    ("symbol", "記号"),
+    ("number", "番号"),
+    ("branch", "枝番"),
+    ("birth_date", "生年月日"),
+    ("patient_number", "患者番号"),
+];
 
 #[derive(Subcommand)]
 pub enum BulkCommand {
@@ -38,6 +56,9 @@ pub enum BulkCommand {
         /// Write the results here instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// The results' encoding: utf-8, or sjis (Shift_JIS, CP932) for Excel's plain CSV.
+        #[arg(long, value_enum, default_value_t)]
+        encoding: Encoding,
         /// Print the job and return without waiting for it.
         #[arg(long)]
         no_wait: bool,
@@ -50,6 +71,9 @@ pub enum BulkCommand {
         /// Write the results here instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// The results' encoding: utf-8, or sjis (Shift_JIS, CP932) for Excel's plain CSV.
+        #[arg(long, value_enum, default_value_t)]
+        encoding: Encoding,
     },
     /// The jobs, newest first.
     List,
@@ -63,6 +87,7 @@ pub async fn run(command: BulkCommand, channel: Channel, format: Format) -> Resu
             date,
             label,
             out,
+            encoding,
             no_wait,
         } => {
             let items = read_items(&csv)?;
@@ -70,6 +95,7 @@ pub async fn run(command: BulkCommand, channel: Channel, format: Format) -> Resu
                 items,
                 confirmation_date: date.unwrap_or_default(),
                 label,
+                ..Default::default()
             };
             let job = client
                 .start_bulk_check(request)
@@ -81,15 +107,17 @@ pub async fn run(command: BulkCommand, channel: Channel, format: Format) -> Resu
                 return output::print(format, &job, job_line);
             }
             watch(&mut client, &job.id).await?;
-            results(&mut client, &job.id, out.as_deref(), format).await
+            results(&mut client, &job.id, out.as_deref(), encoding, format).await
         }
         BulkCommand::Watch { job_id } => {
             let job = watch(&mut client, &job_id).await?;
             output::print(format, &job, job_line)
         }
-        BulkCommand::Results { job_id, out } => {
-            results(&mut client, &job_id, out.as_deref(), format).await
-        }
+        BulkCommand::Results {
+            job_id,
+            out,
+            encoding,
+        } => results(&mut client, &job_id, out.as_deref(), encoding, format).await,
         BulkCommand::List => {
             let response = client.list_bulk_checks(ListBulkChecksRequest {}).await?;
             output::print(format, response.get_ref(), render_jobs)
@@ -137,6 +165,7 @@ async fn results(
     client: &mut BulkCheckServiceClient<Channel>,
     job_id: &str,
     out: Option<&Path>,
+    encoding: Encoding,
     format: Format,
 ) -> Result<(), CliError> {
     let response = client
@@ -148,7 +177,10 @@ async fn results(
     if format == Format::Json && out.is_none() {
         return output::print(format, &response, |_| String::new());
     }
-    let csv = results_csv(&response)?;
+    let (csv, replaced) = text_encoding::encode(&results_csv(&response)?, encoding);
+    if replaced > 0 {
+        eprintln!("note: {replaced} characters have no Shift_JIS code and were written as 〓");
+    }
     match out {
         Some(path) => std::fs::write(path, csv)
             .map_err(|e| CliError::Output(format!("cannot write {}: {e}", path.display()))),
@@ -165,9 +197,23 @@ async fn results(
 
 /// Reads the patients; a malformed file is a usage error naming the line.
 fn read_items(path: &Path) -> Result<Vec<BulkCheckItem>, CliError> {
+    let fail = |message: String| CliError::Input(format!("{}: {message}", path.display()));
     let file = std::fs::File::open(path)
         .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
-    parse_items(file).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CSV_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(fail(format!(
+            "larger than {} MiB; split it into several bulk checks",
+            MAX_CSV_BYTES >> 20
+        )));
+    }
+    let text = text_encoding::decode(&bytes).map_err(fail)?;
+    parse_items(text.as_bytes()).map_err(fail)
 }
 
 fn parse_items(input: impl std::io::Read) -> Result<Vec<BulkCheckItem>, String> {
@@ -175,25 +221,25 @@ fn parse_items(input: impl std::io::Read) -> Result<Vec<BulkCheckItem>, String> 
         .trim(csv::Trim::All)
         .from_reader(input);
     let header = reader.headers().map_err(|e| e.to_string())?.clone();
-    const KNOWN: [&str; 7] = [
-        "key",
-        "insurer_number",
-        "symbol",
-        "number",
-        "branch",
-        "birth_date",
-        "patient_number",
-    ];
-    if let Some(unknown) = header.iter().find(|h| !KNOWN.contains(h)) {
+    let is_known = |h: &str| COLUMNS.iter().any(|(en, ja)| h == *en || h == *ja);
+    if let Some(unknown) = header.iter().find(|h| !is_known(h)) {
+        let names: Vec<String> = COLUMNS
+            .iter()
+            .map(|(en, ja)| format!("{en} ({ja})"))
+            .collect();
         return Err(format!(
             "unknown column {unknown:?}; the columns are {}",
-            KNOWN.join(", ")
+            names.join(", ")
         ));
     }
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let cols: Vec<Option<usize>> = KNOWN.iter().map(|k| column(k)).collect();
+    let cols: Vec<Option<usize>> = COLUMNS
+        .iter()
+        .map(|(en, ja)| header.iter().position(|h| h == *en || h == *ja))
+        .collect();
     if cols[1].is_none() && cols[6].is_none() {
-        return Err("needs an insurer_number or a patient_number column".into());
+        return Err(
+            "needs an insurer_number (保険者番号) or a patient_number (患者番号) column".into(),
+        );
     }
     let mut items = Vec::new();
     for (n, row) in reader.records().enumerate() {
@@ -212,7 +258,7 @@ fn parse_items(input: impl std::io::Read) -> Result<Vec<BulkCheckItem>, String> 
                 symbol: get(2),
                 number: get(3),
                 branch: get(4),
-                birth_date: get(5),
+                birth_date: iso_date(get(5)),
                 ..Default::default()
             })
         };
@@ -228,7 +274,21 @@ fn parse_items(input: impl std::io::Read) -> Result<Vec<BulkCheckItem>, String> 
     Ok(items)
 }
 
-fn results_csv(response: &GetBulkCheckResultsResponse) -> Result<Vec<u8>, CliError> {
+/// Excel shows and saves a date cell as `1970/1/1`; the daemon takes `1970-01-01`. Anything
+/// else is passed on for the daemon to judge.
+fn iso_date(date: String) -> String {
+    let parts: Vec<&str> = date.split('/').collect();
+    let digits =
+        |p: &str, max: usize| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    match parts[..] {
+        [y, m, d] if y.len() == 4 && digits(y, 4) && digits(m, 2) && digits(d, 2) => {
+            format!("{y}-{m:0>2}-{d:0>2}")
+        }
+        _ => date,
+    }
+}
+
+fn results_csv(response: &GetBulkCheckResultsResponse) -> Result<String, CliError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| CliError::Output(format!("cannot write the results: {e}"));
     w.write_record([
@@ -283,8 +343,10 @@ fn results_csv(response: &GetBulkCheckResultsResponse) -> Result<Vec<u8>, CliErr
         ])
         .map_err(fail)?;
     }
-    w.into_inner()
-        .map_err(|e| CliError::Output(format!("cannot write the results: {e}")))
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Output(format!("cannot write the results: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| CliError::Output(format!("cannot write the results: {e}")))
 }
 
 fn job_line(j: &BulkCheckJob) -> String {
@@ -336,6 +398,31 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert!(matches!(&items[0].target, Some(Target::Numbers(n)) if n.number == "4260"));
         assert!(matches!(&items[1].target, Some(Target::PatientNumber(p)) if p == "01234"));
+    }
+
+    #[test]
+    fn japanese_headers_and_excel_dates_are_read() {
+        let csv = "保険者番号,記号,番号,枝番,生年月日\n06130488,12-34,4260,01,1970/1/1\n";
+        let items = parse_items(csv.as_bytes()).unwrap();
+        let Some(Target::Numbers(n)) = &items[0].target else {
+            panic!("{items:?}");
+        };
+        assert_eq!(
+            (n.insurer_number.as_str(), n.branch.as_str()),
+            ("06130488", "01")
+        );
+        assert_eq!(n.birth_date, "1970-01-01");
+        let by_patient = parse_items("患者番号\n01234\n".as_bytes()).unwrap();
+        assert!(matches!(&by_patient[0].target, Some(Target::PatientNumber(p)) if p == "01234"));
+    }
+
+    #[test]
+    fn only_excel_slash_dates_are_rewritten() {
+        assert_eq!(iso_date("1985/08/20".into()), "1985-08-20");
+        assert_eq!(iso_date("1970-01-01".into()), "1970-01-01");
+        assert_eq!(iso_date("19700101".into()), "19700101");
+        assert_eq!(iso_date("70/1/1".into()), "70/1/1");
+        assert_eq!(iso_date("1970/1/1/1".into()), "1970/1/1/1");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum CliError {
     Pki(shikaku_pki::PkiError),
     /// `shikaku purge` or `backup` failed on the data directory's store. Exit code 1.
     Store(shikaku_store::StoreError),
+    /// `shikaku health`: the daemon answered, and not SERVING (already printed). Exit code 1.
+    NotServing,
     /// Whoever read our output stopped reading (`| head`): stop quietly, as Unix tools do.
     StdoutClosed,
 }
@@ -77,6 +79,7 @@ impl CliError {
                 eprintln!("error: {error}");
                 ExitCode::from(1)
             }
+            CliError::NotServing => ExitCode::from(1),
             CliError::StdoutClosed => ExitCode::SUCCESS,
         }
     }

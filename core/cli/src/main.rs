@@ -6,11 +6,13 @@
 //! are the exceptions: they work on the daemon's files, not over RPC.
 
 mod activation;
+mod audit;
 mod backup;
 mod bulk;
 mod check;
 mod client;
 mod error;
+mod health;
 mod output;
 mod plugins;
 mod purge;
@@ -18,6 +20,7 @@ mod readers;
 mod reception;
 mod result_view;
 mod secret;
+mod text_encoding;
 mod tls;
 mod transport;
 mod visual_check;
@@ -154,6 +157,10 @@ enum Command {
     /// DATA_DIR/shikaku.sqlite, delete DATA_DIR/shikaku.sqlite-wal and -shm, start shikakud.
     /// The keys (audit.key, simulator.key) and tls/ are not in it: back them up apart.
     Backup(backup::BackupArgs),
+    /// The audit trail: who did and read what, and when (admin).
+    Audit(audit::AuditArgs),
+    /// Whether the daemon serves (gRPC health); exits non-zero when it does not.
+    Health(health::HealthCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -204,6 +211,8 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::Tls(command) => tls::run(command, format),
         Command::Purge(args) => purge::run(args, format).await,
         Command::Backup(args) => backup::run(args, format),
+        Command::Health(command) => health::run(command, channel, format).await,
+        Command::Audit(args) => audit::run(args, channel, format).await,
     }
 }
 

@@ -241,6 +241,7 @@ pub async fn run(
             let request = LinkPatientRequest {
                 patient_number: args.patient_number,
                 person: Some(person),
+                ..Default::default()
             };
             let response = client.link_patient(request).await?;
             output::print(format, response.get_ref(), render_link)
@@ -282,6 +283,7 @@ pub async fn run(
                     }),
                     confirmation_date: String::new(),
                 }),
+                ..Default::default()
             };
             let response = client.check_in(request).await?;
             output::print(format, response.get_ref(), render_check_in)

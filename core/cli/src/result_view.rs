@@ -38,6 +38,14 @@ fn summary(result: &QualificationResult) -> Details {
     details
         .row("check id 確認ID", &result.check_id)
         .row(
+            "SIMULATED 模擬応答",
+            if result.simulated {
+                "made up by the embedded OQS simulator, not a real qualification"
+            } else {
+                ""
+            },
+        )
+        .row(
             "validity 資格有効性",
             enum_text(
                 result.validity,

@@ -1,13 +1,14 @@
 //! Reading secrets (PINs, passwords, activation codes) without ever taking them from argv, where
 //! other users could see them in the process list and shell history.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
-/// Where a secret comes from: an environment variable for scripts, else one line of stdin.
+/// Where a secret comes from: an environment variable for scripts, else one line of stdin (typed
+/// without echo when stdin is a terminal).
 pub struct SecretSource {
     /// Shown as the prompt when stdin is a terminal, and in the error when nothing was given.
     pub label: &'static str,
@@ -33,9 +34,7 @@ pub fn read(source: &SecretSource) -> Result<Zeroizing<String>, CliError> {
 fn read_stdin_line(label: &str) -> Result<Zeroizing<String>, CliError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("{label}: ");
-        // The prompt is a courtesy; reading works even if it cannot be shown.
-        let _ = std::io::stderr().flush();
+        return read_without_echo(label);
     }
     // Reserved up front so the line is never moved to a bigger buffer, leaving an unwiped copy.
     let mut line = Zeroizing::new(String::with_capacity(256));
@@ -46,4 +45,16 @@ fn read_stdin_line(label: &str) -> Result<Zeroizing<String>, CliError> {
     let length = line.trim_end_matches(['\r', '\n']).len();
     line.truncate(length);
     Ok(line)
+}
+
+/// Typed at a terminal: prompts on it and reads with echo off, so the secret never shows on the
+/// screen, in a scrollback or a screen recording.
+fn read_without_echo(label: &str) -> Result<Zeroizing<String>, CliError> {
+    rpassword::prompt_password(format!("{label}: "))
+        .map(Zeroizing::new)
+        .map_err(|error| {
+            CliError::Input(format!(
+                "cannot read the {label} from the terminal: {error}"
+            ))
+        })
 }

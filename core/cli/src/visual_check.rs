@@ -27,6 +27,7 @@ pub async fn run(
         VisualCheckPasswordCommand::Issue { account } => {
             let request = IssueVisualCheckPasswordRequest {
                 account_id: account,
+                ..Default::default()
             };
             let response = client.issue_visual_check_password(request).await?;
             output::print(format, response.get_ref(), render_issued)

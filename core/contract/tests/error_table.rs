@@ -133,3 +133,16 @@ fn every_upstream_error_crosses_the_wire_unchanged_with_the_tables_code() {
         assert_eq!(wire::upstream_error_from_wire(code, w), e);
     }
 }
+
+#[test]
+fn every_reason_has_a_japanese_text_for_staff() {
+    let reasons: Vec<R> = (0..256).filter_map(|n| R::try_from(n).ok()).collect();
+    assert!(reasons.len() > 30);
+    for reason in reasons {
+        let text = shikaku_contract::messages::ja(reason);
+        assert!(
+            text.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)),
+            "{reason:?}: {text}"
+        );
+    }
+}

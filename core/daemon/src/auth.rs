@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use shikaku_contract::messages::{LOCALE, ja};
 use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
 use shikaku_pki::Role as CertRole;
 use tonic::Status;
@@ -196,16 +198,60 @@ pub struct Identity {
     pub peer: String,
 }
 
+/// The operations a client may only call so often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Limited {
+    CardChecks,
+    Redemptions,
+    Issuance,
+}
+
+fn limited(path: &str) -> Option<Limited> {
+    Some(match path.rsplit('/').next()? {
+        "CheckByCard" | "CheckIn" => Limited::CardChecks,
+        "RedeemActivationCode" => Limited::Redemptions,
+        "IssueActivationCode" | "IssueVisualCheckPassword" => Limited::Issuance,
+        _ => return None,
+    })
+}
+
+/// A token bucket per client and operation: a minute's worth of calls, refilled evenly.
+#[derive(Debug, Default)]
+struct Buckets(std::sync::Mutex<HashMap<(String, Limited), (f64, std::time::Instant)>>);
+
+impl Buckets {
+    /// Takes a token, or says how long until one is there.
+    fn take(&self, client: &str, what: Limited, per_minute: u32) -> Result<(), Duration> {
+        let capacity = f64::from(per_minute);
+        let per_second = capacity / 60.0;
+        let now = std::time::Instant::now();
+        let mut buckets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, at) = buckets
+            .entry((client.to_owned(), what))
+            .or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / per_second))
+        }
+    }
+}
+
 /// The table and the configured narrowing, ready for lookups.
 #[derive(Debug)]
 pub struct Policy {
     methods: HashMap<&'static str, Permission>,
     /// Per client name: the readers it may use.
     readers: HashMap<String, Arc<[String]>>,
+    limits: crate::config::RateLimits,
+    buckets: Buckets,
 }
 
 impl Policy {
-    pub fn new(clients: &[crate::config::ClientConfig]) -> Self {
+    pub fn new(clients: &[crate::config::ClientConfig], limits: crate::config::RateLimits) -> Self {
         Self {
             methods: METHODS.iter().copied().collect(),
             readers: clients
@@ -213,7 +259,45 @@ impl Policy {
                 .filter(|c| !c.readers.is_empty())
                 .map(|c| (c.name.clone(), c.readers.clone().into()))
                 .collect(),
+            limits,
+            buckets: Buckets::default(),
         }
+    }
+
+    /// Refuses a call past the client's rate for its operation (never a `local` caller).
+    fn rate(&self, identity: &Identity, path: &str) -> Result<(), Status> {
+        let Some(what) = limited(path).filter(|_| identity.role != Role::Local) else {
+            return Ok(());
+        };
+        let per_minute = match what {
+            Limited::CardChecks => self.limits.card_checks,
+            Limited::Redemptions => self.limits.redemptions,
+            Limited::Issuance => self.limits.issuance,
+        };
+        if per_minute == 0 {
+            return Ok(());
+        }
+        self.buckets
+            .take(&identity.client, what, per_minute)
+            .map_err(|wait| {
+                tracing::info!(client = %identity.client, method = path, "rate limited");
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    ErrorReason::RateLimited.as_str_name(),
+                    ERROR_DOMAIN,
+                    [("limit".to_owned(), format!("{per_minute}/min"))],
+                );
+                details.set_retry_info(Some(wait));
+                details.set_localized_message(LOCALE, ja(ErrorReason::RateLimited));
+                Status::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    format!(
+                        "client {} may call {path} {per_minute} times a minute",
+                        identity.client
+                    ),
+                    details,
+                )
+            })
     }
 
     /// Decides whether the caller on `peer` may call `path`.
@@ -240,6 +324,7 @@ impl Policy {
             return Err(refusal(&identity, "unlisted", path));
         };
         if identity.role.allows(permission) {
+            self.rate(&identity, path)?;
             Ok(identity)
         } else {
             Err(refusal(&identity, permission.as_str(), path))
@@ -266,6 +351,7 @@ fn refusal(identity: &Identity, permission: &str, path: &str) -> Status {
             ("client".to_owned(), identity.client.clone()),
         ],
     );
+    details.set_localized_message(LOCALE, ja(ErrorReason::RoleNotAllowed));
     Status::with_error_details(
         tonic::Code::PermissionDenied,
         format!(
@@ -274,6 +360,44 @@ fn refusal(identity: &Identity, permission: &str, path: &str) -> Status {
         ),
         details,
     )
+}
+
+/// tonic answers a request it cannot decode with INTERNAL, and one over the size limit with
+/// OUT_OF_RANGE. Both are the client's mistake: say so with INVALID_ARGUMENT and
+/// RESOURCE_EXHAUSTED, and the rule that was broken. Only error answers carry a status in their
+/// headers, so a good answer is passed on untouched.
+fn clearer_codec_errors(
+    answer: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    if !answer.headers().contains_key("grpc-status") {
+        return answer;
+    }
+    let Some(status) = Status::from_header_map(answer.headers()) else {
+        return answer;
+    };
+    let message = status.message();
+    let (code, field, rule) = match status.code() {
+        tonic::Code::Internal if message.starts_with("failed to decode Protobuf message") => (
+            tonic::Code::InvalidArgument,
+            "request",
+            format!("must be a valid protobuf message of this RPC's request type ({message})"),
+        ),
+        tonic::Code::OutOfRange if message.contains("message length too large") => (
+            tonic::Code::ResourceExhausted,
+            "request",
+            format!("must fit the daemon's message size limit ({message})"),
+        ),
+        _ => return answer,
+    };
+    let mut details = ErrorDetails::new();
+    details.set_bad_request(vec![tonic_types::FieldViolation::new(field, rule.clone())]);
+    details.set_error_info(
+        ErrorReason::InvalidField.as_str_name(),
+        ERROR_DOMAIN,
+        std::collections::HashMap::<String, String>::new(),
+    );
+    details.set_localized_message(LOCALE, ja(ErrorReason::InvalidField));
+    Status::with_error_details(code, rule, details).into_http()
 }
 
 /// The tower layer that admits or refuses each call.
@@ -320,7 +444,8 @@ where
         match admitted {
             Ok(identity) => {
                 request.extensions_mut().insert(identity);
-                Box::pin(self.inner.call(request))
+                let answer = self.inner.call(request);
+                Box::pin(async move { answer.await.map(clearer_codec_errors) })
             }
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }

@@ -35,6 +35,55 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// What particular clients may do beyond their certificate's role (`[[clients]]`).
     pub clients: Vec<ClientConfig>,
+    /// Calls per minute each client may make of the costly or risky operations.
+    pub rate_limits: RateLimits,
+    /// What the daemon holds open at once.
+    pub limits: Limits,
+}
+
+/// Bounds on what clients may hold open, so none can exhaust the daemon's descriptors or memory.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections open at once, TLS handshakes included; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// HTTP/2 streams (calls) at once on one connection.
+    pub streams_per_connection: u32,
+    /// Watch streams (WatchReaders, WatchReceptions, WatchBulkCheck) one client may hold open.
+    pub watches_per_client: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 2048,
+            streams_per_connection: 128,
+            watches_per_client: 32,
+        }
+    }
+}
+
+/// Per-client limits, as calls per minute (a token bucket that holds a minute's worth); 0 turns
+/// a limit off. A loopback `local` caller is not limited.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// CheckByCard and CheckIn.
+    pub card_checks: u32,
+    /// RedeemActivationCode (each wrong code costs a slow hash).
+    pub redemptions: u32,
+    /// IssueActivationCode and IssueVisualCheckPassword.
+    pub issuance: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            card_checks: 60,
+            redemptions: 10,
+            issuance: 10,
+        }
+    }
 }
 
 /// One `[[clients]]` entry: narrows what the client with this certificate name may do.
@@ -218,6 +267,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             plugins: Vec::new(),
             clients: Vec::new(),
+            rate_limits: RateLimits::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -258,6 +309,8 @@ const ENV_KEYS: &[&str] = &[
     "reception",
     "bulk",
     "retention",
+    "rate_limits",
+    "limits",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -367,6 +420,14 @@ impl Config {
             if p.timeout_ms == 0 {
                 return Err(invalid("timeout_ms must be at least 1".into()));
             }
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.streams_per_connection == 0 || l.watches_per_client == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                rule: "max_connections, streams_per_connection and watches_per_client must be at least 1"
+                    .into(),
+            });
         }
         for c in &self.clients {
             let name_ok = (1..=64).contains(&c.name.len())

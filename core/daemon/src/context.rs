@@ -66,6 +66,10 @@ pub struct Context {
     pub bulk: bulk::Jobs,
     /// Keys the hash of a person on audit lines.
     pub people: crate::audit::PersonKey,
+    /// Watch streams open, per client.
+    pub watches: Watches,
+    /// First answers to requests with an id, for repeats.
+    pub replays: crate::replay::Replays,
     /// Cards known to have one PIN try left.
     pub pin_guard: crate::workflow::card_check::PinGuard,
 }
@@ -140,5 +144,54 @@ impl Drop for InUse {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.reader);
+    }
+}
+
+/// Counts each client's open watch streams, so one client cannot hold thousands.
+#[derive(Debug)]
+pub struct Watches {
+    open: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    per_client: usize,
+}
+
+/// One open watch; the count goes down when it drops, with its stream.
+#[derive(Debug)]
+pub struct Watching {
+    open: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    client: String,
+}
+
+impl Watches {
+    pub fn new(per_client: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            per_client,
+        }
+    }
+
+    /// Counts a new watch of `client`, or refuses it past the limit.
+    pub fn open(&self, client: &str) -> Result<Watching, crate::error::ServiceError> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(client.to_owned()).or_default();
+        if *n >= self.per_client {
+            return Err(crate::error::ServiceError::TooManyStreams(self.per_client));
+        }
+        *n += 1;
+        Ok(Watching {
+            open: self.open.clone(),
+            client: client.to_owned(),
+        })
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
     }
 }

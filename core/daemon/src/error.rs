@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shikaku_contract::errors;
+use shikaku_contract::{errors, messages};
 use shikaku_domain::FieldError;
 use shikaku_domain::pb::{ERROR_DOMAIN, ErrorReason};
 use shikaku_domain::reader::ReaderError;
@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// The client's configuration does not name this reader.
     #[error("client {client} may not use reader {reader:?}")]
     ReaderNotAllowed { client: String, reader: String },
+    /// The client holds as many watch streams as it may.
+    #[error("this client already holds {0} watch streams open; close one first")]
+    TooManyStreams(usize),
     /// The card has one PIN try left and the request does not say the patient was warned.
     #[error(
         "the card has one pin try left and a wrong pin locks it: warn the patient, then repeat the check with last_try_acknowledged"
@@ -112,6 +115,11 @@ impl ServiceError {
                 R::ReaderNotAllowed,
                 vec![("reader", reader.clone()), ("client", client.clone())],
             ),
+            Self::TooManyStreams(n) => (
+                Code::ResourceExhausted,
+                R::TooManyStreams,
+                vec![("limit", n.to_string())],
+            ),
             Self::PinLastTry => (
                 Code::FailedPrecondition,
                 R::PinLastTry,
@@ -185,6 +193,7 @@ impl From<ServiceError> for Status {
         if let Some(after) = e.retry_after() {
             details.set_retry_info(Some(after));
         }
+        details.set_localized_message(messages::LOCALE, messages::ja(reason));
         Status::with_error_details(code, message, details)
     }
 }

@@ -10,6 +10,7 @@
 //! - `workflow`: what each operation does, step by step (card check, reception, bulk).
 //! - `tls`: the listener's connections, TLS 1.3 with client certificates or loopback plaintext.
 //! - `auth`: every RPC's permission, each role's permissions, and the layer enforcing them.
+//! - `replay`: a repeated request id gets the first answer again.
 //! - `audit`: who called, and the durable audit record of every operation.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod replay;
 pub mod server;
 pub mod services;
 pub mod tls;

@@ -1,6 +1,8 @@
 //! `shikakud`: run the daemon. With no configuration at all it serves on 127.0.0.1:50051 with the
 //! embedded OQS simulator and simulated readers, keeping its data in `./data`.
 
+mod notify;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,6 +71,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+    notify::send("STOPPING=1");
 }
 
 async fn run(config: Config) -> Result<(), DaemonError> {
@@ -76,10 +79,28 @@ async fn run(config: Config) -> Result<(), DaemonError> {
     let daemon = Daemon::build(&config)?;
     let upstream = daemon.upstream_name();
     tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, "shikakud serving");
+    notify::ready();
     daemon.serve(listener, shutdown_signal()).await
 }
 
+/// Raises the soft limit on open files to the hard one: each client connection is a descriptor,
+/// and the usual soft 1024 is a few hundred kiosks' and attackers' worth (the systemd unit sets
+/// LimitNOFILE too).
+#[cfg(unix)]
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            eprintln!("shikakud: cannot raise the open-file limit: {e}");
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    raise_open_file_limit();
     let args = Args::parse();
     let config = match Config::load(
         args.config.as_deref(),

@@ -83,6 +83,7 @@ pub struct Daemon {
     /// TLS for the listener, when the data directory holds a server certificate.
     tls: Option<tokio_rustls::TlsAcceptor>,
     policy: Arc<crate::auth::Policy>,
+    limits: crate::config::Limits,
     readers: Arc<Readers>,
     /// The simulated readers, so tests and demos can place and take away virtual cards.
     pub simulated_readers: Arc<SimulatedReaders>,
@@ -203,6 +204,8 @@ impl Daemon {
             ),
             bulk: bulk::Jobs::new(config.bulk.concurrency),
             pin_guard: Default::default(),
+            replays: Default::default(),
+            watches: crate::context::Watches::new(config.limits.watches_per_client),
             people: crate::audit::PersonKey::load_or_create(&config.data_dir)
                 .map_err(DaemonError::AuditKey)?,
             store,
@@ -214,7 +217,11 @@ impl Daemon {
         Ok(Self {
             context,
             tls,
-            policy: Arc::new(crate::auth::Policy::new(&config.clients)),
+            limits: config.limits,
+            policy: Arc::new(crate::auth::Policy::new(
+                &config.clients,
+                config.rate_limits,
+            )),
             readers,
             simulated_readers,
             simulator,
@@ -275,13 +282,17 @@ impl Daemon {
             .build_v1()
             .expect("descriptor sets are valid");
 
-        let incoming = crate::tls::incoming(listener, self.tls);
+        let incoming = crate::tls::incoming(listener, self.tls, self.limits.max_connections);
         let stop = ctx.shutdown.clone();
         let shutdown = async move {
             shutdown.await;
             let _ = stop.send(true);
         };
         Server::builder()
+            // Dead peers (a kiosk switched off mid-stream) are found and dropped.
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .max_concurrent_streams(Some(self.limits.streams_per_connection))
             .layer(crate::auth::AuthLayer(self.policy))
             .add_service(health)
             .add_service(reflection)

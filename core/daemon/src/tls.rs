@@ -24,7 +24,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use shikaku_pki::{ClientIdentity, Revocations};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -159,8 +159,14 @@ pub fn acceptor(data_dir: &Path) -> Result<Option<TlsAcceptor>, TlsError> {
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
-/// One accepted connection, plaintext or TLS.
-pub enum Connection {
+/// One accepted connection, plaintext or TLS, holding its place under the connection cap until
+/// it closes.
+pub struct Connection {
+    io: Io,
+    _place: OwnedSemaphorePermit,
+}
+
+enum Io {
     Plain(Coalescing),
     Tls(Box<TlsStream<TcpStream>>, Arc<ClientIdentity>),
 }
@@ -169,12 +175,12 @@ impl Connected for Connection {
     type ConnectInfo = Peer;
 
     fn connect_info(&self) -> Peer {
-        match self {
-            Self::Plain(c) => Peer {
+        match &self.io {
+            Io::Plain(c) => Peer {
                 addr: c.0.peer_addr().ok(),
                 client: None,
             },
-            Self::Tls(s, client) => Peer {
+            Io::Tls(s, client) => Peer {
                 addr: s.get_ref().0.peer_addr().ok(),
                 client: Some(client.clone()),
             },
@@ -188,9 +194,9 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(c) => Pin::new(c).poll_read(cx, buf),
-            Self::Tls(s, _) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(c) => Pin::new(c).poll_read(cx, buf),
+            Io::Tls(s, _) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -201,23 +207,23 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(c) => Pin::new(c).poll_write(cx, buf),
-            Self::Tls(s, _) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(c) => Pin::new(c).poll_write(cx, buf),
+            Io::Tls(s, _) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(c) => Pin::new(c).poll_flush(cx),
-            Self::Tls(s, _) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(c) => Pin::new(c).poll_flush(cx),
+            Io::Tls(s, _) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(c) => Pin::new(c).poll_shutdown(cx),
-            Self::Tls(s, _) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(c) => Pin::new(c).poll_shutdown(cx),
+            Io::Tls(s, _) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 
@@ -228,14 +234,21 @@ impl AsyncWrite for Connection {
 }
 
 /// Accepts connections on `listener` until the stream is dropped: plaintext ones at once, TLS
-/// ones once their handshake has finished in a task of its own.
+/// ones once their handshake has finished in a task of its own. At most `max_connections` are
+/// open (handshakes included); past that, new ones wait in the kernel's backlog.
 pub fn incoming(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
+    max_connections: usize,
 ) -> ReceiverStream<io::Result<Connection>> {
     let (tx, rx) = mpsc::channel(64);
+    let places = Arc::new(Semaphore::new(max_connections));
     tokio::spawn(async move {
         loop {
+            let place = tokio::select! {
+                _ = tx.closed() => return,
+                place = places.clone().acquire_owned() => place.expect("never closed"),
+            };
             let accepted = tokio::select! {
                 _ = tx.closed() => return,
                 accepted = listener.accept() => accepted,
@@ -252,11 +265,11 @@ pub fn incoming(
             };
             let _ = stream.set_nodelay(true);
             let Some(acceptor) = acceptor.clone() else {
-                if tx
-                    .send(Ok(Connection::Plain(Coalescing(stream))))
-                    .await
-                    .is_err()
-                {
+                let connection = Connection {
+                    io: Io::Plain(Coalescing(stream)),
+                    _place: place,
+                };
+                if tx.send(Ok(connection)).await.is_err() {
                     return;
                 }
                 continue;
@@ -284,9 +297,11 @@ pub fn incoming(
                     .map(|c| shikaku_pki::client_identity(c));
                 match identity {
                     Some(Ok(identity)) => {
-                        let _ = tx
-                            .send(Ok(Connection::Tls(Box::new(tls), Arc::new(identity))))
-                            .await;
+                        let connection = Connection {
+                            io: Io::Tls(Box::new(tls), Arc::new(identity)),
+                            _place: place,
+                        };
+                        let _ = tx.send(Ok(connection)).await;
                     }
                     _ => tracing::info!(peer = ?peer, "tls client without a usable certificate"),
                 }

@@ -4,7 +4,9 @@
 use chrono::NaiveDate;
 use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
-use shikaku_domain::pb::{CheckByCardRequest, CheckByInsuranceNumbersRequest, ReceptionRef};
+use shikaku_domain::pb::{
+    CheckByCardRequest, CheckByInsuranceNumbersRequest, Consent, ConsentChoices, ReceptionRef,
+};
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
 use shikaku_domain::upstream::NumbersCheck;
 use shikaku_domain::values::{
@@ -99,6 +101,9 @@ pub fn validate_card(
         }
         Some(PbIdentity::Face(_)) => Some(Identity::Face),
     };
+    if let Some(c) = &req.consents {
+        consents(&mut v, c);
+    }
     v.finish()?;
     Ok((
         reader.expect("validated"),
@@ -161,4 +166,28 @@ pub fn under_card(errors: Vec<FieldError>) -> ServiceError {
         })
         .collect();
     ServiceError::Invalid(errors)
+}
+
+/// Every consent a card check carries must be one `Consent` knows: an unknown value is a
+/// mistake, never read as "not asked".
+fn consents(v: &mut Validator, c: &ConsentChoices) {
+    let all = [
+        ("consents.medication", c.medication),
+        ("consents.clinical", c.clinical),
+        ("consents.health_checkup", c.health_checkup),
+        ("consents.surgery", c.surgery),
+        ("consents.limit_certificate", c.limit_certificate),
+        ("consents.specific_diseases", c.specific_diseases),
+        ("consents.diagnosis_names", c.diagnosis_names),
+        ("consents.infections", c.infections),
+        ("consents.drug_allergies", c.drug_allergies),
+        ("consents.other_allergies", c.other_allergies),
+        ("consents.lab_tests", c.lab_tests),
+        ("consents.prescriptions", c.prescriptions),
+    ];
+    for (field, value) in all {
+        if Consent::try_from(value).is_err() {
+            v.fail(field, format!("{value} is not a Consent (0, 1 or 2)"));
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::ValueError;
 use crate::pb::{KioskInstruction, LinkedPerson, PatientMatch, QualificationResult, Sex, Validity};
-use crate::values::{BranchNumber, CardNumber, CardSymbol, parse_birth_date};
+use crate::values::{BranchNumber, CardNumber, CardSymbol, InsurerNumber, parse_birth_date};
 
 /// 患者番号 (診察券番号): the facility's own number for a patient; 1–20 ASCII letters, digits or
 /// hyphens, kept exactly as given (leading zeros matter: "01234").
@@ -118,18 +118,18 @@ pub fn person_of(result: &QualificationResult) -> Option<LinkedPerson> {
 }
 
 /// Checks a person a clerk typed in: what a link needs to match on later.
+/// The longest name or kana a link holds: OQS carries 氏名 in at most 100 characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
 pub fn validate_person(
     p: &LinkedPerson,
     today: chrono::NaiveDate,
 ) -> Result<LinkedPerson, Vec<crate::FieldError>> {
     let mut v = crate::Validator::new();
     let insurer = p.insurer_number.trim();
-    if !(6..=8).contains(&insurer.len()) || !insurer.bytes().all(|b| b.is_ascii_digit()) {
-        v.fail(
-            "details.insurer_number",
-            "must be 6–8 digits (保険者番号, or 公費負担者番号 for 医療扶助)",
-        );
-    }
+    // Checked exactly as a check by numbers checks it, check digit included, so a link can
+    // never hold a number no check would accept.
+    v.check("details.insurer_number", InsurerNumber::parse(insurer));
     if !p.symbol.trim().is_empty() {
         v.check("details.symbol", CardSymbol::parse(&p.symbol));
     }
@@ -140,6 +140,17 @@ pub fn validate_person(
     let birth = v.check("details.birth_date", parse_birth_date(&p.birth_date, today));
     if kana_key(&p.name_kana).is_empty() {
         v.fail("details.name_kana", "must not be empty");
+    }
+    for (field, text) in [
+        ("details.name", &p.name),
+        ("details.name_kana", &p.name_kana),
+    ] {
+        if text.chars().count() > MAX_NAME_CHARS || text.chars().any(char::is_control) {
+            v.fail(
+                field,
+                format!("must be at most {MAX_NAME_CHARS} characters without control characters"),
+            );
+        }
     }
     if !matches!(p.sex(), Sex::Male | Sex::Female | Sex::NotSet) {
         v.fail("details.sex", "must be male, female or not set");

@@ -70,6 +70,7 @@ fn request(reader: &str, pin: Option<&str>, last_try_acknowledged: bool) -> Chec
             identity: Some(identity),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 

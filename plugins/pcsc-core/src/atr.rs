@@ -1,8 +1,9 @@
 //! What an ATR says about extended-length APDUs.
 //!
 //! A card declares extended Lc/Le in its card capabilities (ISO 7816-4, compact-TLV tag 7 in
-//! the historical bytes, third byte, bit 7). A contactless card's pseudo-ATR usually carries no
-//! such declaration, so the plugin then reads in short APDUs.
+//! the historical bytes, third byte, bit 7). A contactless reader synthesizes a pseudo-ATR that
+//! carries no card capabilities at all, so it says nothing either way: the plugin then tries one
+//! extended read and remembers the answer (see `extended`).
 
 /// The historical bytes of an ATR, skipping TS, T0 and the interface bytes.
 fn historical_bytes(atr: &[u8]) -> Option<&[u8]> {
@@ -41,12 +42,26 @@ fn card_capabilities(historical: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// Whether the card says it takes extended Lc and Le fields.
-pub(crate) fn declares_extended_length(atr: &[u8]) -> bool {
-    historical_bytes(atr)
+/// What an ATR says about extended Lc and Le fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExtendedLengthDeclaration {
+    /// The card capabilities have the extended-length bit.
+    Takes,
+    /// The card capabilities are there, without the bit: short APDUs only.
+    ShortOnly,
+    /// No third card-capabilities byte: a contactless pseudo-ATR, or an ATR that cannot be read.
+    Silent,
+}
+
+pub(crate) fn extended_length(atr: &[u8]) -> ExtendedLengthDeclaration {
+    match historical_bytes(atr)
         .and_then(card_capabilities)
         .and_then(|caps| caps.get(2))
-        .is_some_and(|b| b & 0x40 != 0)
+    {
+        Some(b) if b & 0x40 != 0 => ExtendedLengthDeclaration::Takes,
+        Some(_) => ExtendedLengthDeclaration::ShortOnly,
+        None => ExtendedLengthDeclaration::Silent,
+    }
 }
 
 #[cfg(test)]
@@ -60,23 +75,29 @@ mod tests {
             0x3B, 0xDA, 0x13, 0xFF, 0x81, 0x31, 0xFB, 0x46, 0x80, 0x12, 0x39, 0x2F, 0x31, 0xC1,
             0x73, 0xC6, 0x01, 0xC0, 0x3B,
         ];
-        assert!(declares_extended_length(&contact));
+        assert_eq!(extended_length(&contact), ExtendedLengthDeclaration::Takes);
         // Contact interface, card capabilities C6 01 00: short only.
         let short = [
             0x3B, 0xC5, 0xFF, 0x81, 0x31, 0xFB, 0x45, 0x80, 0x73, 0xC6, 0x01, 0x00, 0x00,
         ];
-        assert!(!declares_extended_length(&short));
-        // Contactless type B pseudo-ATR: no declaration.
+        assert_eq!(
+            extended_length(&short),
+            ExtendedLengthDeclaration::ShortOnly
+        );
+        // Contactless type B pseudo-ATR: no card capabilities, so no declaration either way.
         let contactless = [
             0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F,
         ];
-        assert!(!declares_extended_length(&contactless));
+        assert_eq!(
+            extended_length(&contactless),
+            ExtendedLengthDeclaration::Silent
+        );
     }
 
     #[test]
     fn never_panics_on_a_truncated_atr() {
         for atr in [&[][..], &[0x3B], &[0x3B, 0xDA, 0x13], &[0x3B, 0x8F, 0x80]] {
-            assert!(!declares_extended_length(atr));
+            assert_eq!(extended_length(atr), ExtendedLengthDeclaration::Silent);
         }
     }
 }

@@ -11,36 +11,43 @@
 //!
 //! The session drives the JPKI AP by AID, never by ATR. Per check it sends: SELECT AP,
 //! SELECT EF 0006, READ BINARY (token); SELECT EF 000A, READ BINARY (one extended read, or
-//! 256-byte reads); SELECT EF 0018, VERIFY; SELECT EF 0017, COMPUTE DIGITAL SIGNATURE — 9 APDUs
-//! for a PIN check on a card that takes extended APDUs. Every APDU is traced at trace level
+//! 256-byte reads); SELECT EF 0018, VERIFY without data (tries left: a locked card never sees
+//! the PIN), VERIFY; SELECT EF 0017, COMPUTE DIGITAL SIGNATURE — 10 APDUs for a PIN check on a
+//! card that takes extended APDUs, contact or contactless. Every APDU is traced at trace level
 //! (target `shikaku_pcsc::apdu`) with VERIFY data redacted.
 
 mod apdu;
 mod atr;
+mod extended;
 mod jpki;
 pub mod plugin;
 mod session;
 mod watch;
 
 use std::ffi::CString;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pcsc::{Attribute, Card, Context, Protocols, ReaderState, Scope, ShareMode, State};
 use serde::Deserialize;
 use shikaku_domain::reader::{ReaderError, ReaderEvent, ReaderInfo};
 
+use crate::atr::ExtendedLengthDeclaration;
+use crate::extended::ReadPlan;
 pub use session::PcscSession;
 
 /// When to read with extended-length APDUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExtendedLength {
-    /// When the card declares extended Lc/Le in its ATR and the reader does not report a
-    /// smaller maximum; a card that refuses one anyway is read in short APDUs.
+    /// Unless the card's ATR says short only or the reader reports a short maximum: one
+    /// extended read is tried (contactless pseudo-ATRs never declare it), a refusal falls back
+    /// to short reads, and the answer is remembered per reader and medium.
     #[default]
     Auto,
+    /// Always try extended reads first (a refusal still falls back), remembering nothing.
     Always,
+    /// 256-byte reads only.
     Never,
 }
 
@@ -81,6 +88,8 @@ pub struct PcscReaders {
     context: Mutex<Option<Context>>,
     /// SCardGetStatusChange blocks its context, so events have their own.
     watcher: watch::Shared,
+    /// Whether extended reads worked on each reader, for `auto`.
+    extended_memory: Arc<extended::ReaderMemory>,
 }
 
 impl std::fmt::Debug for PcscReaders {
@@ -100,6 +109,8 @@ fn connect_error(e: pcsc::Error, reader: &str) -> ReaderError {
     match e {
         E::UnknownReader | E::ReaderUnavailable => ReaderError::NotFound(reader.to_owned()),
         E::NoSmartcard | E::RemovedCard => ReaderError::NoCard,
+        // Present when the check began, gone or reset while the reader powered it.
+        E::ResetCard | E::NotTransacted => ReaderError::CardRemoved,
         E::SharingViolation => ReaderError::Busy,
         E::UnresponsiveCard | E::UnpoweredCard => {
             ReaderError::Failure("the card on the reader does not answer; place it again".into())
@@ -129,6 +140,7 @@ impl PcscReaders {
             config,
             context: Mutex::new(None),
             watcher: watch::Shared::new(),
+            extended_memory: Arc::default(),
         }
     }
 
@@ -215,23 +227,37 @@ impl PcscReaders {
         let card = context
             .connect(&name, ShareMode::Exclusive, Protocols::ANY)
             .map_err(|e| connect_error(e, reader))?;
-        let atr = card
-            .status2_owned()
-            .map(|s| s.atr().to_vec())
-            .map_err(|e| connect_error(e, reader))?;
-        let extended = match self.config.extended_length {
-            ExtendedLength::Always => true,
-            ExtendedLength::Never => false,
-            ExtendedLength::Auto => {
-                atr::declares_extended_length(&atr) && reader_takes_extended(&card)
+        // The card was there a moment ago: any failure now means it left.
+        let atr =
+            card.status2_owned()
+                .map(|s| s.atr().to_vec())
+                .map_err(|e| match connect_error(e, reader) {
+                    ReaderError::NoCard => ReaderError::CardRemoved,
+                    other => other,
+                })?;
+        let plan = match self.config.extended_length {
+            ExtendedLength::Always => ReadPlan::Fixed { extended: true },
+            ExtendedLength::Never => ReadPlan::Fixed { extended: false },
+            ExtendedLength::Auto
+                if atr::extended_length(&atr) == ExtendedLengthDeclaration::ShortOnly
+                    || !reader_takes_extended(&card) =>
+            {
+                ReadPlan::Fixed { extended: false }
             }
+            ExtendedLength::Auto => ReadPlan::Learn,
         };
         tracing::debug!(
             reader,
             atr = atr.iter().map(|b| format!("{b:02X}")).collect::<String>(),
-            extended,
+            ?plan,
             "card opened"
         );
-        Ok(PcscSession::new(card, reader, extended, self.config.media))
+        Ok(PcscSession::new(
+            card,
+            reader,
+            plan,
+            self.extended_memory.clone(),
+            self.config.media,
+        ))
     }
 }

@@ -1,5 +1,6 @@
 //! One check's exclusive hold on a card or phone: the JPKI steps as APDUs.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use pcsc::{Card, Disposition};
@@ -9,6 +10,7 @@ use shikaku_domain::secret::Pin;
 
 use crate::Media;
 use crate::apdu::{self, Response};
+use crate::extended::{ReadPlan, ReaderMemory};
 use crate::jpki;
 
 /// The most a short READ BINARY returns.
@@ -32,7 +34,10 @@ pub struct PcscSession {
     /// handle's hold on the reader across a removal and would refuse the next card.
     card: Option<Card>,
     reader: String,
+    /// Whether the next certificate read is extended.
     extended: bool,
+    plan: ReadPlan,
+    memory: Arc<ReaderMemory>,
     media: Media,
     medium: Option<Medium>,
     selected: Selected,
@@ -52,14 +57,19 @@ impl std::fmt::Debug for PcscSession {
     }
 }
 
-/// Maps a PC/SC error during a check.
+/// Maps a PC/SC error during a check. A card pulled in the first milliseconds of a check
+/// shows in pcsc-lite as any of REMOVED_CARD, NO_SMARTCARD or NOT_TRANSACTED ("an attempt was
+/// made to end a non-existent transaction"), and a card the reader reset has lost its
+/// selection and verified PIN: each is the card gone from this check, to be placed again.
 fn transmit_error(e: pcsc::Error) -> ReaderError {
     use pcsc::Error as E;
     match e {
-        E::RemovedCard | E::NoSmartcard | E::ReaderUnavailable | E::UnknownReader => {
-            ReaderError::CardRemoved
-        }
-        E::ResetCard => ReaderError::Failure("the card was reset during the check".into()),
+        E::RemovedCard
+        | E::NoSmartcard
+        | E::NotTransacted
+        | E::ResetCard
+        | E::ReaderUnavailable
+        | E::UnknownReader => ReaderError::CardRemoved,
         E::NoService | E::ServiceStopped => {
             ReaderError::Failure(format!("pcscd went away during the check: {e}"))
         }
@@ -67,16 +77,58 @@ fn transmit_error(e: pcsc::Error) -> ReaderError {
     }
 }
 
+/// Whether a PC/SC error certainly ends the check, even while trying an extended APDU (other
+/// errors then are the reader refusing to carry it).
+fn ends_the_check(e: pcsc::Error) -> bool {
+    use pcsc::Error as E;
+    matches!(
+        e,
+        E::RemovedCard
+            | E::NoSmartcard
+            | E::ResetCard
+            | E::ReaderUnavailable
+            | E::UnknownReader
+            | E::NoService
+            | E::ServiceStopped
+    )
+}
+
 fn unexpected(step: &str, sw: u16) -> ReaderError {
     ReaderError::Failure(format!("{step} failed with status {sw:04X}"))
 }
 
+/// An iPhone keeps its certificate and key closed (6982) until it is unlocked on the phone.
+fn iphone_locked() -> ReaderError {
+    ReaderError::Failure(
+        "the iphone keeps its certificate closed (status 6982): unlock the phone, \
+         then hold it to the reader again"
+            .into(),
+    )
+}
+
+/// Whether an extended READ BINARY's status word means the card or reader does not take the
+/// extended form (wrong length, 6Cxx, or the instruction or parameters refused).
+fn refuses_extended(sw: u16) -> bool {
+    matches!(sw, 0x6700 | 0x6D00 | 0x6E00 | 0x6A86) || sw >> 8 == 0x6C
+}
+
 impl PcscSession {
-    pub(crate) fn new(card: Card, reader: &str, extended: bool, media: Media) -> Self {
+    pub(crate) fn new(
+        card: Card,
+        reader: &str,
+        plan: ReadPlan,
+        memory: Arc<ReaderMemory>,
+        media: Media,
+    ) -> Self {
         Self {
             card: Some(card),
             reader: reader.to_owned(),
-            extended,
+            extended: match plan {
+                ReadPlan::Fixed { extended } => extended,
+                ReadPlan::Learn => true,
+            },
+            plan,
+            memory,
             media,
             medium: None,
             selected: Selected::Nothing,
@@ -91,7 +143,8 @@ impl PcscSession {
         self.apdus
     }
 
-    /// Whether this session reads with extended-length APDUs.
+    /// Whether this session reads the certificate with extended-length APDUs (before the
+    /// read: whether it will try to; after it: whether that worked).
     pub fn extended_length(&self) -> bool {
         self.extended
     }
@@ -107,6 +160,25 @@ impl PcscSession {
         redact: bool,
         deadline: Instant,
     ) -> Result<Response, ReaderError> {
+        self.send(apdu, redact, deadline)?.map_err(|e| self.fail(e))
+    }
+
+    /// Maps a PC/SC error, letting go of a card that left.
+    fn fail(&mut self, e: pcsc::Error) -> ReaderError {
+        let err = transmit_error(e);
+        if err == ReaderError::CardRemoved {
+            self.let_go();
+        }
+        err
+    }
+
+    /// Sends one APDU, handing back a PC/SC error unmapped for the caller to judge.
+    fn send(
+        &mut self,
+        apdu: &[u8],
+        redact: bool,
+        deadline: Instant,
+    ) -> Result<Result<Response, pcsc::Error>, ReaderError> {
         let Some(card) = &self.card else {
             return Err(ReaderError::CardRemoved);
         };
@@ -124,11 +196,7 @@ impl PcscSession {
             Ok(raw) => raw,
             Err(e) => {
                 tracing::trace!(target: "shikaku_pcsc::apdu", reader = %self.reader, "< {e}");
-                let err = transmit_error(e);
-                if err == ReaderError::CardRemoved {
-                    self.let_go();
-                }
-                return Err(err);
+                return Ok(Err(e));
             }
         };
         // pcscd answers the APDU during which the card left with success and no bytes; the
@@ -144,7 +212,7 @@ impl PcscSession {
             "< {}",
             apdu::trace_response(&response)
         );
-        Ok(response)
+        Ok(Ok(response))
     }
 
     /// Lets go of a card that left the reader, so the next card can be taken.
@@ -163,7 +231,18 @@ impl PcscSession {
         redact: bool,
         deadline: Instant,
     ) -> Result<Response, ReaderError> {
-        let mut response = self.transmit(apdu, redact, deadline)?;
+        let response = self.transmit(apdu, redact, deadline)?;
+        self.complete(apdu, response, redact, deadline)
+    }
+
+    /// Completes a T=0 exchange whose first answer is `response`.
+    fn complete(
+        &mut self,
+        apdu: &[u8],
+        mut response: Response,
+        redact: bool,
+        deadline: Instant,
+    ) -> Result<Response, ReaderError> {
         // Short case 2 (header + Le) or short case 4 (header + Lc + data + Le).
         let short_with_le = apdu.len() == 5
             || (apdu.len() > 5 && apdu[4] != 0 && apdu.len() == 6 + usize::from(apdu[4]));
@@ -216,12 +295,45 @@ impl PcscSession {
         &mut self,
         offset: usize,
         length: usize,
-        extended: bool,
         deadline: Instant,
     ) -> Result<Response, ReaderError> {
         let [p1, p2] = (offset as u16).to_be_bytes();
-        let apdu = apdu::command([0x00, 0xB0, p1, p2], &[], Some(length), extended);
+        let apdu = apdu::command([0x00, 0xB0, p1, p2], &[], Some(length), false);
         self.exchange(&apdu, false, deadline)
+    }
+
+    /// One extended READ BINARY; None when the reader refused to carry it (an error from the
+    /// driver, not a status word from the card). If the card has in fact left, the short read
+    /// that follows says so.
+    fn read_binary_extended(
+        &mut self,
+        offset: usize,
+        length: usize,
+        deadline: Instant,
+    ) -> Result<Option<Response>, ReaderError> {
+        let [p1, p2] = (offset as u16).to_be_bytes();
+        let apdu = apdu::command([0x00, 0xB0, p1, p2], &[], Some(length), true);
+        match self.send(&apdu, false, deadline)? {
+            Ok(response) => self.complete(&apdu, response, false, deadline).map(Some),
+            Err(e) if ends_the_check(e) => Err(self.fail(e)),
+            Err(e) => {
+                tracing::debug!(reader = %self.reader, "the reader refused an extended apdu: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads the rest in short APDUs, and remembers for this reader when learning.
+    fn fall_back_to_short_reads(&mut self, medium: Medium, why: &str) {
+        tracing::debug!(
+            reader = %self.reader,
+            why,
+            "extended read binary refused; reading in short apdus"
+        );
+        self.extended = false;
+        if self.plan == ReadPlan::Learn {
+            self.memory.remember(&self.reader, medium, false);
+        }
     }
 
     /// Selects the JPKI AP and reads its token: card, Android or iPhone.
@@ -230,7 +342,7 @@ impl PcscSession {
             return Ok(m);
         }
         self.select_file(jpki::EF_TOKEN, deadline)?;
-        let r = self.read_binary(0, jpki::TOKEN_LENGTH, false, deadline)?;
+        let r = self.read_binary(0, jpki::TOKEN_LENGTH, deadline)?;
         if !r.is_ok() {
             return Err(unexpected("read token", r.sw));
         }
@@ -255,12 +367,15 @@ impl PcscSession {
     }
 
     /// 利用者証明用電子証明書 (DER), sized from its DER header: one extended READ BINARY for the
-    /// whole file where the card takes it, else 256-byte reads. An Android phone shows it only
-    /// after its PIN.
+    /// whole file where the card and reader take it, else 256-byte reads. An Android phone
+    /// shows it only after its PIN, an iPhone only once unlocked on the phone.
     pub fn read_auth_certificate(&mut self, deadline: Instant) -> Result<Vec<u8>, ReaderError> {
         let medium = self.medium(deadline)?;
         if medium == Medium::Android && !self.pin_verified {
             return Err(ReaderError::PinRequired);
+        }
+        if self.plan == ReadPlan::Learn {
+            self.extended = self.memory.recall(&self.reader, medium).unwrap_or(true);
         }
         self.select_file(jpki::EF_AUTH_CERTIFICATE, deadline)?;
         let mut certificate = Vec::new();
@@ -281,19 +396,24 @@ impl PcscSession {
                 (false, None) => SHORT_READ,
                 (false, Some(t)) => (t - offset).min(SHORT_READ),
             };
-            let r = self.read_binary(offset, want, self.extended, deadline)?;
+            let r = if self.extended {
+                match self.read_binary_extended(offset, want, deadline)? {
+                    Some(r) => r,
+                    None => {
+                        self.fall_back_to_short_reads(medium, "reader error");
+                        continue;
+                    }
+                }
+            } else {
+                self.read_binary(offset, want, deadline)?
+            };
             match r.sw {
                 // 6282: end of file before Le bytes; the data is still good.
                 0x9000 | 0x6282 if !r.data.is_empty() => certificate.extend_from_slice(&r.data),
                 0x6982 if medium == Medium::Android => return Err(ReaderError::PinRequired),
-                // The card or reader refused the extended form: fall back to short reads.
-                0x6700 | 0x6D00 | 0x6E00 | 0x6A86 if self.extended => {
-                    tracing::debug!(
-                        reader = %self.reader,
-                        sw = format!("{:04X}", r.sw),
-                        "extended read binary refused; reading in short apdus"
-                    );
-                    self.extended = false;
+                0x6982 if medium == Medium::Iphone => return Err(iphone_locked()),
+                sw if self.extended && refuses_extended(sw) => {
+                    self.fall_back_to_short_reads(medium, &format!("status {sw:04X}"));
                     continue;
                 }
                 0x9000 | 0x6282 | 0x6B00 => {
@@ -310,14 +430,37 @@ impl PcscSession {
                     )
                 })?;
                 total = Some(length);
+                if self.extended && self.plan == ReadPlan::Learn {
+                    self.memory.remember(&self.reader, medium, true);
+                }
             }
         }
         certificate.truncate(total.unwrap_or(0));
         Ok(certificate)
     }
 
-    /// VERIFY the 4-digit user-authentication PIN. `63Cx` reports x tries left; the try that
-    /// blocks the card (`63C0`) and any try on a blocked card (`6983`) report it locked.
+    /// The PIN's retry counter, asked with a VERIFY without data: `63Cx` is x tries left, and a
+    /// blocked PIN (`6983`, `6984`) none. None when the card does not answer the question; the
+    /// PIN is then verified without knowing.
+    fn pin_tries_left(&mut self, deadline: Instant) -> Result<Option<u8>, ReaderError> {
+        let r = self.exchange(&[0x00, 0x20, 0x00, 0x80], false, deadline)?;
+        match (r.sw1(), r.sw2()) {
+            (0x63, x) if x & 0xF0 == 0xC0 => Ok(Some(x & 0x0F)),
+            (0x69, 0x83 | 0x84) => Ok(Some(0)),
+            _ => {
+                tracing::debug!(
+                    reader = %self.reader,
+                    sw = format!("{:04X}", r.sw),
+                    "the card does not tell its pin tries"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// VERIFY the 4-digit user-authentication PIN, after asking for the tries left so that a
+    /// locked card never receives it. `63Cx` reports x tries left; the try that blocks the
+    /// card (`63C0`) and any try on a blocked card (`6983`) report it locked.
     pub fn verify_pin(&mut self, pin: &Pin, deadline: Instant) -> Result<(), ReaderError> {
         if self.medium(deadline)? == Medium::Iphone {
             return Err(ReaderError::Failure(
@@ -325,6 +468,9 @@ impl PcscSession {
             ));
         }
         self.select_file(jpki::EF_AUTH_PIN, deadline)?;
+        if self.pin_tries_left(deadline)? == Some(0) {
+            return Err(ReaderError::CardLocked);
+        }
         let apdu = apdu::command([0x00, 0x20, 0x00, 0x80], pin.expose(), None, false);
         let r = self.exchange(&apdu, true, deadline)?;
         self.pin_verified = r.is_ok();
@@ -352,10 +498,54 @@ impl PcscSession {
         let r = self.exchange(&apdu, false, deadline)?;
         match r.sw {
             0x9000 if !r.data.is_empty() => Ok(r.data),
+            0x6982 if self.medium == Some(Medium::Iphone) => Err(iphone_locked()),
             0x6982 => Err(ReaderError::Failure(
                 "security status not satisfied: verify the pin before signing".into(),
             )),
             sw => Err(unexpected("sign", sw)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_pulled_or_reset_early_is_removed_not_a_failure() {
+        use pcsc::Error as E;
+        for e in [
+            E::NotTransacted,
+            E::RemovedCard,
+            E::NoSmartcard,
+            E::ResetCard,
+        ] {
+            assert_eq!(transmit_error(e), ReaderError::CardRemoved, "{e:?}");
+        }
+        assert!(matches!(
+            transmit_error(E::CommError),
+            ReaderError::Failure(_)
+        ));
+    }
+
+    #[test]
+    fn a_reader_error_on_an_extended_apdu_is_a_refusal_unless_the_card_left() {
+        use pcsc::Error as E;
+        for e in [E::NotTransacted, E::InsufficientBuffer, E::InvalidParameter] {
+            assert!(!ends_the_check(e), "{e:?}");
+        }
+        for e in [E::RemovedCard, E::NoSmartcard, E::ResetCard, E::NoService] {
+            assert!(ends_the_check(e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_of_the_extended_form() {
+        for sw in [0x6700, 0x6C00, 0x6CFF, 0x6D00, 0x6E00, 0x6A86] {
+            assert!(refuses_extended(sw), "{sw:04X}");
+        }
+        for sw in [0x9000, 0x6282, 0x6982, 0x6B00, 0x6A82] {
+            assert!(!refuses_extended(sw), "{sw:04X}");
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Each medium through the real pcscd: a My Number card (extended and short reads), an Android
-//! phone, an iPhone, and a card with no JPKI applet.
+//! Each medium through the real pcscd: a My Number card (extended and short reads, contact and
+//! contactless ATRs), an Android phone, an iPhone (unlocked or not), and a card with no JPKI
+//! applet.
 
 mod common;
 
@@ -10,12 +11,29 @@ use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::ReaderError;
 use shikaku_vcard::{InsertOptions, Rig};
 
+/// The APDUs of a PIN check, as the card logged them, for a failure message.
+fn log(rig: &Rig) -> String {
+    rig.reader(0)
+        .apdu_log()
+        .iter()
+        .map(|r| format!("\n  {r}"))
+        .collect()
+}
+
+/// How many READ BINARYs the card answered, and how many of them were extended.
+fn reads(rig: &Rig) -> (usize, usize) {
+    let log = rig.reader(0).apdu_log();
+    let reads: Vec<_> = log.iter().filter(|r| r.header[1] == 0xB0).collect();
+    // A short READ BINARY is 5 bytes; an extended one 7.
+    let extended = reads.iter().filter(|r| r.command_len == 7).count();
+    (reads.len(), extended)
+}
+
 #[test]
-fn a_my_number_card_takes_nine_apdus_with_one_extended_read() {
-    let Some(rig) = Rig::start_or_skip(
-        "a_my_number_card_takes_nine_apdus_with_one_extended_read",
-        1,
-    ) else {
+fn a_my_number_card_takes_ten_apdus_with_one_extended_read() {
+    let Some(rig) =
+        Rig::start_or_skip("a_my_number_card_takes_ten_apdus_with_one_extended_read", 1)
+    else {
         return;
     };
     rig.insert(0, "taro").unwrap();
@@ -28,8 +46,18 @@ fn a_my_number_card_takes_nine_apdus_with_one_extended_read() {
     );
     assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
     let elapsed = started.elapsed();
-    assert_eq!(session.apdu_count(), 9, "{:#?}", rig.reader(0).apdu_log());
-    assert_eq!(rig.reader(0).apdu_count(), 9, "the card counted the same");
+    // 9 steps, and the tries query (VERIFY without data) before the VERIFY.
+    assert_eq!(session.apdu_count(), 10, "{}", log(&rig));
+    assert_eq!(rig.reader(0).apdu_count(), 10, "the card counted the same");
+    let verifies: Vec<usize> = rig
+        .reader(0)
+        .apdu_log()
+        .iter()
+        .filter(|r| r.header == [0x00, 0x20, 0x00, 0x80])
+        .map(|r| r.command_len)
+        .collect();
+    assert_eq!(verifies, [4, 9], "tries query, then the pin");
+    assert_eq!(reads(&rig), (2, 1), "token, then one extended read");
     eprintln!(
         "pin check, my number card, extended reads: {} apdus in {elapsed:?}",
         session.apdu_count()
@@ -53,17 +81,32 @@ fn a_card_without_extended_apdus_is_read_in_256_byte_pieces() {
     };
     rig.insert_with(0, "hanako", short).unwrap();
     let readers = plugin();
+    // Its contactless ATR says nothing: the first check tries one extended read, which the
+    // card refuses (6700), and reads the rest in short APDUs.
+    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    assert!(session.extended_length(), "tried at first");
+    assert_eq!(pin_check(&mut session, "2222"), Medium::MyNumberCard);
+    assert!(!session.extended_length());
+    let certificate_len = rig.card("hanako").unwrap().profile.certificate.len();
+    assert_eq!(
+        reads(&rig),
+        (1 + 1 + certificate_len.div_ceil(256), 1),
+        "{}",
+        log(&rig)
+    );
+    drop(session);
+    // The reader remembers: the next check reads in short APDUs straight away.
+    rig.reader(0).reset_count();
     let started = Instant::now();
     let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
-    assert!(!session.extended_length());
     assert_eq!(pin_check(&mut session, "2222"), Medium::MyNumberCard);
+    assert!(!session.extended_length());
     let reads = rig
         .reader(0)
         .apdu_log()
         .iter()
         .filter(|r| r.header[1] == 0xB0)
         .count();
-    let certificate_len = rig.card("hanako").unwrap().profile.certificate.len();
     assert_eq!(
         reads,
         1 + certificate_len.div_ceil(256),
@@ -80,6 +123,37 @@ fn a_card_without_extended_apdus_is_read_in_256_byte_pieces() {
         session.apdu_count(),
         started.elapsed()
     );
+}
+
+#[test]
+fn a_contactless_atr_on_a_card_that_takes_extended_apdus_reads_in_one() {
+    let Some(rig) = Rig::start_or_skip(
+        "a_contactless_atr_on_a_card_that_takes_extended_apdus_reads_in_one",
+        1,
+    ) else {
+        return;
+    };
+    let contactless = InsertOptions {
+        contactless: true,
+        extended: Some(true),
+        ..Default::default()
+    };
+    rig.insert_with(0, "taro", contactless).unwrap();
+    let readers = plugin();
+    for check in ["first", "second"] {
+        rig.reader(0).reset_count();
+        let started = Instant::now();
+        let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+        assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
+        assert!(session.extended_length(), "{check} check");
+        assert_eq!(session.apdu_count(), 10, "{check} check: {}", log(&rig));
+        assert_eq!(reads(&rig), (2, 1), "{check} check: {}", log(&rig));
+        eprintln!(
+            "pin check, my number card, contactless atr ({check}): {} apdus in {:?}",
+            session.apdu_count(),
+            started.elapsed()
+        );
+    }
 }
 
 #[test]
@@ -151,6 +225,29 @@ fn an_iphone_signs_without_a_pin_at_the_reader() {
     assert!(matches!(
         session.verify_pin(&pin("1234"), deadline()),
         Err(ReaderError::Failure(_))
+    ));
+}
+
+#[test]
+fn a_locked_iphone_is_told_to_unlock() {
+    let Some(rig) = Rig::start_or_skip("a_locked_iphone_is_told_to_unlock", 1) else {
+        return;
+    };
+    let locked = InsertOptions {
+        phone_locked: true,
+        ..Default::default()
+    };
+    rig.insert_with(0, "iphone", locked).unwrap();
+    let readers = plugin();
+    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    assert_eq!(session.medium(deadline()), Ok(Medium::Iphone));
+    assert!(matches!(
+        session.read_auth_certificate(deadline()),
+        Err(ReaderError::Failure(m)) if m.contains("unlock the phone")
+    ));
+    assert!(matches!(
+        session.sign(&[0x30; 51], deadline()),
+        Err(ReaderError::Failure(m)) if m.contains("unlock the phone")
     ));
 }
 

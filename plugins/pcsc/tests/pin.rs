@@ -1,5 +1,5 @@
 //! PIN tries through the real pcscd: a wrong PIN reports tries left, the third locks the card,
-//! a locked card says so, a right PIN restores the counter.
+//! a locked card says so without receiving the PIN, a right PIN restores the counter.
 
 mod common;
 
@@ -68,6 +68,36 @@ fn a_locked_card_is_reported_locked() {
     assert_eq!(
         session.verify_pin(&pin("1234"), deadline()),
         Err(ReaderError::CardLocked)
+    );
+}
+
+#[test]
+fn a_locked_card_never_receives_the_pin() {
+    let Some(rig) = Rig::start_or_skip("a_locked_card_never_receives_the_pin", 1) else {
+        return;
+    };
+    rig.insert(0, "locked").unwrap();
+    let readers = plugin();
+    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    session.read_auth_certificate(deadline()).unwrap();
+    rig.reader(0).reset_count();
+    assert_eq!(
+        session.verify_pin(&pin("1234"), deadline()),
+        Err(ReaderError::CardLocked)
+    );
+    // SELECT EF 0018, then VERIFY without data (4 bytes) answered 6983; no VERIFY with data.
+    let log: Vec<([u8; 4], usize, u16)> = rig
+        .reader(0)
+        .apdu_log()
+        .iter()
+        .map(|r| (r.header, r.command_len, r.sw))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            ([0x00, 0xA4, 0x02, 0x0C], 7, 0x9000),
+            ([0x00, 0x20, 0x00, 0x80], 4, 0x6983),
+        ]
     );
 }
 

@@ -1,5 +1,5 @@
-//! Cards that come and go: no card, a card pulled off mid-check, and the next card working
-//! with the same plugin instance (nothing restarted).
+//! Cards that come and go: no card, a card pulled off at the first APDU or mid-check, and the
+//! next card working with the same plugin instance (nothing restarted).
 
 mod common;
 
@@ -63,6 +63,32 @@ fn a_card_removed_mid_check_fails_it_and_the_next_card_works() {
     rig.insert(0, "hanako").unwrap();
     let mut session = readers.open(reader, deadline()).unwrap();
     assert_eq!(pin_check(&mut session, "2222"), Medium::MyNumberCard);
+}
+
+#[test]
+fn a_card_pulled_at_the_first_apdu_is_removed() {
+    let Some(rig) = Rig::start_or_skip("a_card_pulled_at_the_first_apdu_is_removed", 1) else {
+        return;
+    };
+    let readers = plugin();
+    let reader = rig.reader(0).name();
+    let pulled = InsertOptions {
+        remove_after: Some(1),
+        ..Default::default()
+    };
+    rig.insert_with(0, "taro", pulled).unwrap();
+    let mut session = readers.open(reader, deadline()).unwrap();
+    assert_eq!(session.medium(deadline()), Err(ReaderError::CardRemoved));
+    assert_eq!(
+        session.read_auth_certificate(deadline()),
+        Err(ReaderError::CardRemoved)
+    );
+    assert_eq!(session.apdu_count(), 1);
+    drop(session);
+    rig.reader(0).wait_for_card(false).unwrap();
+    rig.insert(0, "taro").unwrap();
+    let mut session = readers.open(reader, deadline()).unwrap();
+    assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
 }
 
 #[test]

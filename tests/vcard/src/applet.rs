@@ -3,7 +3,8 @@
 //! Choices no real card confirmed (see the reference's list): a READ BINARY that runs past the
 //! end answers 9000 with fewer bytes, an offset past the end 6B00; VERIFY without data answers
 //! 63Cx (6983 once blocked); the blocking try answers 63C0 and later ones 6983; the security
-//! state clears on SELECT of the AP and on reset.
+//! state clears on SELECT of the AP and on reset; a locked iPhone answers 6982 to the
+//! certificate read and the signature (what a phone does before it is unlocked is not public).
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ const TOKEN_EF_SIZE: usize = 160;
 pub struct Applet {
     card: Arc<Card>,
     extended: bool,
+    /// Presents the contactless pseudo-ATR, whatever `extended` says.
+    contactless_atr: bool,
+    phone_locked: bool,
     jpki_selected: bool,
     ef: Option<u16>,
     verified: bool,
@@ -54,14 +58,37 @@ impl Applet {
         Self {
             card,
             extended,
+            contactless_atr: false,
+            phone_locked: false,
             jpki_selected: false,
             ef: None,
             verified: false,
         }
     }
 
+    /// Presents the pseudo-ATR of a contactless reader, which declares nothing about extended
+    /// length, even when the card takes extended APDUs.
+    pub fn with_contactless_atr(mut self) -> Self {
+        self.contactless_atr = true;
+        self
+    }
+
+    /// A phone whose screen is locked: an iPhone keeps its certificate and key closed (6982).
+    pub fn with_phone_locked(mut self) -> Self {
+        self.phone_locked = true;
+        self
+    }
+
     pub fn atr(&self) -> Vec<u8> {
-        self.card.profile.kind.atr(self.extended)
+        self.card
+            .profile
+            .kind
+            .atr(self.extended && !self.contactless_atr)
+    }
+
+    /// An iPhone that has not been unlocked on the phone.
+    fn locked_iphone(&self) -> bool {
+        self.phone_locked && self.kind() == Kind::Iphone
     }
 
     /// Power off, power on or reset: the card forgets its selection and security state.
@@ -135,7 +162,7 @@ impl Applet {
                 Ok(ef)
             }
             EF_AUTH_CERTIFICATE => {
-                if self.kind() == Kind::Android && !self.verified {
+                if (self.kind() == Kind::Android && !self.verified) || self.locked_iphone() {
                     return Err(sw::SECURITY_NOT_SATISFIED);
                 }
                 let mut ef = self.card.profile.certificate.clone();
@@ -205,7 +232,7 @@ impl Applet {
             return answer(&[], sw::REFERENCE_NOT_FOUND);
         }
         // An iPhone's key is unlocked by biometrics on the phone, not by a PIN at the reader.
-        if !self.verified && self.kind() != Kind::Iphone {
+        if (!self.verified && self.kind() != Kind::Iphone) || self.locked_iphone() {
             return answer(&[], sw::SECURITY_NOT_SATISFIED);
         }
         let Some(key) = self.card.profile.key.as_ref() else {
@@ -290,6 +317,36 @@ mod tests {
         select(&mut a, EF_AUTH_CERTIFICATE);
         assert_eq!(sw(&a.handle(&[0, 0xB0, 0, 0, 0, 0, 0])), sw::WRONG_LENGTH);
         assert_eq!(a.handle(&[0, 0xB0, 0, 0, 0]).len(), 258);
+    }
+
+    #[test]
+    fn a_contactless_atr_says_nothing_of_what_the_card_takes() {
+        let card = Arc::new(Card::new(CardProfile::fixture("taro").unwrap()));
+        let mut a = Applet::new(card, true).with_contactless_atr();
+        assert_eq!(a.atr(), Kind::MyNumberCard.atr(false));
+        select_ap(&mut a);
+        select(&mut a, EF_AUTH_CERTIFICATE);
+        let r = a.handle(&[0, 0xB0, 0, 0, 0, 0, 0]);
+        assert_eq!((sw(&r), r[0]), (sw::OK, 0x30));
+    }
+
+    #[test]
+    fn a_locked_iphone_keeps_its_certificate_and_key_closed() {
+        let card = Arc::new(Card::new(CardProfile::fixture("iphone").unwrap()));
+        let mut a = Applet::new(card, false).with_phone_locked();
+        assert_eq!(select_ap(&mut a), sw::OK);
+        assert_eq!(select(&mut a, EF_TOKEN), sw::OK);
+        assert_eq!(sw(&a.handle(&[0, 0xB0, 0, 0, 0x20])), sw::OK);
+        select(&mut a, EF_AUTH_CERTIFICATE);
+        assert_eq!(
+            sw(&a.handle(&[0, 0xB0, 0, 0, 7])),
+            sw::SECURITY_NOT_SATISFIED
+        );
+        select(&mut a, EF_AUTH_KEY);
+        assert_eq!(
+            sw(&a.handle(&[0x80, 0x2A, 0, 0x80, 1, 0, 0])),
+            sw::SECURITY_NOT_SATISFIED
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! | command                                     | what it does                                     |
 //! |---------------------------------------------|--------------------------------------------------|
-//! | `insert CARD [short\|extended] [remove-after=N]` | puts fixture card CARD (taro, android, iphone, locked, other…) on the reader; waits until pcscd reports it when pcscd is reachable |
+//! | `insert CARD [short\|extended] [contactless] [phone-locked] [remove-after=N]` | puts fixture card CARD (taro, android, iphone, locked, other…) on the reader; waits until pcscd reports it when pcscd is reachable. `contactless`: the contactless pseudo-ATR whatever the card takes; `phone-locked`: an iPhone not unlocked (6982) |
 //! | `remove`                                    | takes the card off                               |
 //! | `count`                                     | `ok N`: APDUs since insertion                    |
 //! | `log`                                       | `ok` then one line per APDU (header and SW, never data) |
@@ -54,7 +54,8 @@ fn args() -> Result<Args, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: shikaku-vcard [--slot N | --port P] [--reader NAME]; \
-                            commands on stdin: insert CARD [short|extended] [remove-after=N], \
+                            commands on stdin: insert CARD [short|extended] [contactless] \
+                            [phone-locked] [remove-after=N], \
                             remove, count, log, tries CARD, set-tries CARD N, quit"
                         .into(),
                 );
@@ -98,6 +99,8 @@ fn run(line: &str, slot: &Slot, wallet: &Wallet, reader: &str) -> Result<String,
                 match *w {
                     "short" => options.extended = Some(false),
                     "extended" => options.extended = Some(true),
+                    "contactless" => options.contactless = true,
+                    "phone-locked" => options.phone_locked = true,
                     w => match w.strip_prefix("remove-after=") {
                         Some(n) => {
                             options.remove_after =

@@ -30,8 +30,14 @@ pub struct InsertOptions {
     /// (a My Number card yes, phones no).
     pub extended: Option<bool>,
     /// Leave the reader when the Nth APDU after insertion arrives, without answering it:
-    /// a card pulled off mid-check.
+    /// a card pulled off mid-check (1: in the first milliseconds of a check).
     pub remove_after: Option<u32>,
+    /// Present the pseudo-ATR a contactless reader synthesizes, which declares nothing about
+    /// extended length, whatever the card takes.
+    pub contactless: bool,
+    /// A phone whose screen is locked: an iPhone answers 6982 to the certificate read and
+    /// the signature until it is unlocked.
+    pub phone_locked: bool,
 }
 
 /// One APDU the card answered, without its data (a VERIFY's data is a PIN).
@@ -105,7 +111,13 @@ impl Slot {
         let extended = options
             .extended
             .unwrap_or(card.profile.kind.extended_by_default());
-        let applet = Applet::new(card, extended);
+        let mut applet = Applet::new(card, extended);
+        if options.contactless {
+            applet = applet.with_contactless_atr();
+        }
+        if options.phone_locked {
+            applet = applet.with_phone_locked();
+        }
         let counters = self.counters.clone();
         let thread = std::thread::Builder::new()
             .name(format!("vcard-{}", self.port))

@@ -17,7 +17,7 @@ use shikaku_domain::{Validator, ValueError};
 use shikaku_store::{ActivationRecord, WriteOp};
 use tonic::{Request, Response, Status};
 
-use crate::audit::audited;
+use crate::audit::{Caller, audited};
 use crate::context::Context;
 use crate::error::ServiceError;
 
@@ -70,7 +70,8 @@ impl ActivationCodeService for ActivationCodes {
     ) -> Result<Response<IssueActivationCodeResponse>, Status> {
         let ctx = &self.0;
         let operation = "IssueActivationCode";
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             operation,
@@ -99,19 +100,26 @@ impl ActivationCodeService for ActivationCodes {
                     record: Some(to_pb(record)),
                 })
             },
-        )
-        .await
+        );
+        self.0
+            .replays
+            .once(&caller, "IssueActivationCode", &id, run)
+            .await
     }
 
     async fn list_activation_codes(
         &self,
         request: Request<ListActivationCodesRequest>,
     ) -> Result<Response<ListActivationCodesResponse>, Status> {
-        let state = match request.get_ref().state() {
-            ActivationCodeState::Unspecified => None,
-            ActivationCodeState::Pending => Some("pending"),
-            ActivationCodeState::Redeemed => Some("redeemed"),
-            ActivationCodeState::Revoked => Some("revoked"),
+        let state = match ActivationCodeState::try_from(request.get_ref().state) {
+            Ok(ActivationCodeState::Unspecified) => None,
+            Ok(ActivationCodeState::Pending) => Some("pending"),
+            Ok(ActivationCodeState::Redeemed) => Some("redeemed"),
+            Ok(ActivationCodeState::Revoked) => Some("revoked"),
+            Err(_) => {
+                let rule = format!("{} is not an ActivationCodeState", request.get_ref().state);
+                return Err(ServiceError::field("state", ValueError::Rule(rule)).into());
+            }
         };
         let records = self
             .0

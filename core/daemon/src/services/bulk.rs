@@ -14,7 +14,7 @@ use shikaku_domain::{Validator, ValueError};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{audited, new_id};
+use crate::audit::{Caller, audited, new_id};
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::workflow::{bulk, card_check};
@@ -79,7 +79,8 @@ impl BulkCheckService for BulkChecks {
         let ctx = &self.0;
         let id = new_id("blk");
         let (operation, method) = ("StartBulkCheck", "insurance_numbers");
-        let answer = audited(
+        let (caller, request_id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             operation,
@@ -91,12 +92,17 @@ impl BulkCheckService for BulkChecks {
                 note.detail = format!("items={}", req.items.len());
                 Ok(StartBulkCheckResponse { job: Some(job) })
             },
-        )
-        .await;
-        if answer.is_ok() {
-            bulk::spawn_job(ctx.clone(), id);
-        }
-        answer
+        );
+        let started = async {
+            let answer = run.await;
+            if answer.is_ok() {
+                bulk::spawn_job(ctx.clone(), id.clone());
+            }
+            answer
+        };
+        ctx.replays
+            .once(&caller, operation, &request_id, started)
+            .await
     }
 
     type WatchBulkCheckStream = ProgressStream;
@@ -107,8 +113,13 @@ impl BulkCheckService for BulkChecks {
     ) -> Result<Response<Self::WatchBulkCheckStream>, Status> {
         let id = job_id(&request.get_ref().job_id)?;
         // Unknown ids fail the call itself rather than the stream.
+        let watching = self.0.watches.open(&Caller::of(&request).client)?;
         bulk::job_of(&self.0, &id).await?;
-        let progress = bulk::watch(self.0.clone(), id).map(|p| p.map_err(Status::from));
+        let progress = bulk::watch(self.0.clone(), id).map(move |p| {
+            // The watch counts against the client until its stream is dropped.
+            let _ = &watching;
+            p.map_err(Status::from)
+        });
         Ok(Response::new(Box::pin(progress)))
     }
 

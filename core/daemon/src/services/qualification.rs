@@ -54,6 +54,8 @@ fn until_shutdown(
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                // A client that went away ends the forwarder now, not at the next event.
+                _ = tx.closed() => break,
                 next = events.next() => {
                     let Some(e) = next else { break };
                     if tx.send(e).await.is_err() {
@@ -157,6 +159,7 @@ impl QualificationService for Qualification {
         request: Request<WatchReadersRequest>,
     ) -> Result<Response<Self::WatchReadersStream>, Status> {
         let caller = Arc::new(Caller::of(&request));
+        let watching = self.0.watches.open(&caller.client)?;
         let mut streams: Vec<EventStream> = Vec::new();
         for (name, plugin) in &self.1.plugins {
             // Subscribe before listing, so no change between the two is missed.
@@ -206,9 +209,11 @@ impl QualificationService for Qualification {
             .fold(Box::pin(tokio_stream::empty()) as EventStream, |acc, s| {
                 Box::pin(acc.merge(s))
             });
-        Ok(Response::new(until_shutdown(
-            merged,
-            self.0.shutting_down(),
-        )))
+        let events = until_shutdown(merged, self.0.shutting_down());
+        // The watch counts against the client until its stream is dropped.
+        Ok(Response::new(Box::pin(events.map(move |e| {
+            let _ = &watching;
+            e
+        }))))
     }
 }

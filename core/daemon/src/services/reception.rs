@@ -51,7 +51,8 @@ impl ReceptionService for Receptions {
         request: Request<CheckInRequest>,
     ) -> Result<Response<CheckInResponse>, Status> {
         let ctx = &self.0;
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             "CheckIn",
@@ -102,8 +103,8 @@ impl ReceptionService for Receptions {
                     entry: Some(entry),
                 })
             },
-        )
-        .await
+        );
+        self.0.replays.once(&caller, "CheckIn", &id, run).await
     }
 
     async fn link_patient(
@@ -111,7 +112,8 @@ impl ReceptionService for Receptions {
         request: Request<LinkPatientRequest>,
     ) -> Result<Response<LinkPatientResponse>, Status> {
         let ctx = &self.0;
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             &ctx.store,
             request,
             "LinkPatient",
@@ -160,8 +162,8 @@ impl ReceptionService for Receptions {
                     created,
                 })
             },
-        )
-        .await
+        );
+        self.0.replays.once(&caller, "LinkPatient", &id, run).await
     }
 
     async fn list_patient_links(
@@ -256,6 +258,7 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<Self::WatchReceptionsStream>, Status> {
         let ctx = self.0.clone();
         let caller = Caller::of(&request);
+        let watching = ctx.watches.open(&caller.client)?;
         let opened = audited(
             &ctx.store,
             request,
@@ -291,7 +294,11 @@ impl ReceptionService for Receptions {
                 audit::finish(&ctx.store, &caller, line, Ok(entry)).await
             }
         });
-        Ok(Response::new(Box::pin(entries)))
+        // The watch counts against the client until its stream is dropped.
+        Ok(Response::new(Box::pin(entries.map(move |e| {
+            let _ = &watching;
+            e
+        }))))
     }
 
     async fn accept_reception(

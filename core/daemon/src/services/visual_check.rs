@@ -8,7 +8,7 @@ use shikaku_domain::pb::{IssueVisualCheckPasswordRequest, IssueVisualCheckPasswo
 use shikaku_domain::values::AccountId;
 use tonic::{Request, Response, Status};
 
-use crate::audit::audited;
+use crate::audit::{Caller, audited};
 use crate::context::Context;
 use crate::error::ServiceError;
 
@@ -21,7 +21,8 @@ impl VisualCheckPasswordService for VisualCheckPasswords {
         request: Request<IssueVisualCheckPasswordRequest>,
     ) -> Result<Response<IssueVisualCheckPasswordResponse>, Status> {
         let store = &self.0.store;
-        audited(
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
             store,
             request,
             "IssueVisualCheckPassword",
@@ -48,7 +49,10 @@ impl VisualCheckPasswordService for VisualCheckPasswords {
                     replaced: issued.replaced,
                 })
             },
-        )
-        .await
+        );
+        self.0
+            .replays
+            .once(&caller, "IssueVisualCheckPassword", &id, run)
+            .await
     }
 }

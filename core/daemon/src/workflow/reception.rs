@@ -28,6 +28,10 @@ use crate::config;
 use crate::context::Context;
 use crate::error::ServiceError;
 
+/// Candidates a reception entry offers a clerk at most (patients with the same kana name,
+/// birth date and sex).
+pub const MAX_CANDIDATES: usize = 5;
+
 /// The reception desk: the facility's list settings and the wake-up for watchers.
 pub struct Desk {
     mode: config::ReceptionMode,
@@ -89,6 +93,10 @@ impl Desk {
             )
             .await?
         {
+            // A few candidates at most, so no entry can grow past a bounded size.
+            if candidates.len() == MAX_CANDIDATES {
+                break;
+            }
             if candidates
                 .iter()
                 .all(|c| c.patient_number != link.patient_number)
