@@ -19,8 +19,8 @@ pub struct PurgeArgs {
     #[command(flatten)]
     data: DataDir,
     /// Then rebuild the database file without its free space (VACUUM), giving it back to the
-    /// disk. Writes a copy of the whole database: needs as much free space, and shikakud's
-    /// writes wait meanwhile.
+    /// disk. Writes a copy of the whole database, so it needs as much free space; best with
+    /// shikakud stopped: its writes wait for the rebuild and fail after 5 s.
     #[arg(long)]
     vacuum: bool,
 }

@@ -111,7 +111,8 @@ impl Store {
     }
 
     /// Rebuilds the database file without its free pages, giving the space back to the disk.
-    /// It writes a copy of the whole database, so it takes as long and needs as much free space.
+    /// It writes a copy of the whole database, so it takes as long and needs as much free space,
+    /// and holds the write lock meanwhile: other connections' writes give up after 5 s.
     pub async fn vacuum(&self) -> Result<(), StoreError> {
         self.read(|c| c.execute_batch("VACUUM")).await?;
         self.checkpoint_truncate().await.map(drop)
