@@ -22,6 +22,8 @@ pub enum CliError {
     Setup(String),
     /// A `shikaku tls` command failed on the data directory's files. Exit code 1.
     Pki(shikaku_pki::PkiError),
+    /// `shikaku purge` or `backup` failed on the data directory's store. Exit code 1.
+    Store(shikaku_store::StoreError),
     /// `shikaku health`: the daemon answered, and not SERVING (already printed). Exit code 1.
     NotServing,
     /// Whoever read our output stopped reading (`| head`): stop quietly, as Unix tools do.
@@ -31,6 +33,12 @@ pub enum CliError {
 impl From<shikaku_pki::PkiError> for CliError {
     fn from(error: shikaku_pki::PkiError) -> Self {
         CliError::Pki(error)
+    }
+}
+
+impl From<shikaku_store::StoreError> for CliError {
+    fn from(error: shikaku_store::StoreError) -> Self {
+        CliError::Store(error)
     }
 }
 
@@ -64,6 +72,10 @@ impl CliError {
                 ExitCode::from(1)
             }
             CliError::Pki(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(1)
+            }
+            CliError::Store(error) => {
                 eprintln!("error: {error}");
                 ExitCode::from(1)
             }

@@ -2,11 +2,12 @@
 //!
 //! Each subcommand makes one gRPC call and prints the answer, as tables for people or as canonical
 //! protobuf JSON (`--json`) for scripts. This file holds the global flags and the dispatch; each
-//! subcommand lives in its own module with its arguments. `shikaku tls` is the exception: it
-//! works on the daemon's files, not over RPC.
+//! subcommand lives in its own module with its arguments. `shikaku tls`, `purge` and `backup`
+//! are the exceptions: they work on the daemon's files, not over RPC.
 
 mod activation;
 mod audit;
+mod backup;
 mod bulk;
 mod check;
 mod client;
@@ -14,6 +15,7 @@ mod error;
 mod health;
 mod output;
 mod plugins;
+mod purge;
 mod readers;
 mod reception;
 mod result_view;
@@ -141,6 +143,20 @@ enum Command {
     /// directory's files, without the daemon.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Delete personal data dated before a day, as [retention] does daily. Works on the data
+    /// directory's store, with or without the daemon running.
+    ///
+    /// Deletes reception entries and finished bulk checks dated before DATE, zeroing their bytes
+    /// in the database file. Audit lines and patient links stay. Safe while shikakud runs (the
+    /// store is in WAL mode; the two take turns writing) and with it stopped. Run it as
+    /// shikakud's user, on the PC that holds its data directory.
+    Purge(purge::PurgeArgs),
+    /// Write a consistent copy of the store while the daemon serves.
+    ///
+    /// FILE is created 0600: it holds personal data. To restore: stop shikakud, copy FILE to
+    /// DATA_DIR/shikaku.sqlite, delete DATA_DIR/shikaku.sqlite-wal and -shm, start shikakud.
+    /// The keys (audit.key, simulator.key) and tls/ are not in it: back them up apart.
+    Backup(backup::BackupArgs),
     /// The audit trail: who did and read what, and when (admin).
     Audit(audit::AuditArgs),
     /// Whether the daemon serves (gRPC health); exits non-zero when it does not.
@@ -161,6 +177,8 @@ async fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Tls(command) => tls::run(command, format),
+        Command::Purge(args) => purge::run(args, format).await,
+        Command::Backup(args) => backup::run(args, format),
         command => {
             let tls = TlsFiles {
                 ca: cli.ca,
@@ -191,6 +209,8 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::Reception(command) => reception::run(command, channel, format).await,
         Command::Bulk(command) => bulk::run(command, channel, format).await,
         Command::Tls(command) => tls::run(command, format),
+        Command::Purge(args) => purge::run(args, format).await,
+        Command::Backup(args) => backup::run(args, format),
         Command::Health(command) => health::run(command, channel, format).await,
         Command::Audit(args) => audit::run(args, channel, format).await,
     }

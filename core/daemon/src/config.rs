@@ -29,6 +29,7 @@ pub struct Config {
     pub simulator: SimulatorSection,
     pub reception: ReceptionConfig,
     pub bulk: BulkConfig,
+    pub retention: RetentionConfig,
     /// Shared libraries to load: card readers, smartphone readers, upstream transports
     /// (`[[plugins]]`). Only these paths are ever loaded.
     pub plugins: Vec<PluginConfig>,
@@ -185,6 +186,28 @@ impl Default for BulkConfig {
     }
 }
 
+/// How long personal data is kept (APPI: no longer than needed). A background task deletes
+/// what is older once at start and then daily; `shikaku purge` does it on demand. Audit lines
+/// are kept: they hold keyed hashes, not people. Patient links are the current register and are
+/// kept until unlinked; check results are not stored apart from reception entries and bulk checks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days a reception entry (受付) is kept after its 受付日.
+    pub reception_days: u32,
+    /// Days a finished bulk check (一括照会), its inputs and results, is kept.
+    pub bulk_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            reception_days: 30,
+            bulk_days: 30,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -241,6 +264,7 @@ impl Default for Config {
             simulator: SimulatorSection::default(),
             reception: ReceptionConfig::default(),
             bulk: BulkConfig::default(),
+            retention: RetentionConfig::default(),
             plugins: Vec::new(),
             clients: Vec::new(),
             rate_limits: RateLimits::default(),
@@ -284,6 +308,7 @@ const ENV_KEYS: &[&str] = &[
     "simulator",
     "reception",
     "bulk",
+    "retention",
     "rate_limits",
     "limits",
 ];
@@ -361,6 +386,17 @@ impl Config {
                 key: "bulk.concurrency",
                 rule: "must be between 1 and 20 (a terminal accepts at most 20 sessions)".into(),
             });
+        }
+        for (key, days) in [
+            ("retention.reception_days", self.retention.reception_days),
+            ("retention.bulk_days", self.retention.bulk_days),
+        ] {
+            if !(1..=3660).contains(&days) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    rule: "must be between 1 and 3660 days".into(),
+                });
+            }
         }
         if self.simulator.max_pending_devices == 0 {
             return Err(ConfigError::Invalid {
@@ -442,5 +478,19 @@ mod tests {
         let c = Config::load(Some(&file), Figment::new()).unwrap();
         assert_eq!(c.simulator.activation_delay_secs, 5);
         assert_eq!(c.listen.port(), 50051);
+        assert_eq!(c.retention, RetentionConfig::default());
+
+        std::fs::write(&file, "[retention]\nreception_days = 0\n").unwrap();
+        let err = Config::load(Some(&file), Figment::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: retention.reception_days: must be between 1 and 3660 days"
+        );
+        std::fs::write(&file, "[retention]\nbulk_days = 90\n").unwrap();
+        let c = Config::load(Some(&file), Figment::new()).unwrap();
+        assert_eq!(
+            (c.retention.reception_days, c.retention.bulk_days),
+            (30, 90)
+        );
     }
 }

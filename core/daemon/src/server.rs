@@ -33,7 +33,7 @@ use crate::services::plugins::Plugins;
 use crate::services::qualification::Qualification;
 use crate::services::reception::Receptions;
 use crate::services::visual_check::VisualCheckPasswords;
-use crate::workflow::{bulk, reception};
+use crate::workflow::{bulk, reception, retention};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -90,6 +90,7 @@ pub struct Daemon {
     /// The embedded simulator, so tests and demos can play the terminal's face-auth reader;
     /// `None` when an upstream plugin replaces it.
     pub simulator: Option<Arc<Simulator>>,
+    retention: crate::config::RetentionConfig,
 }
 
 /// The plugins named in the config, loaded and sorted by kind.
@@ -142,6 +143,10 @@ impl Daemon {
         let on_network = !config.listen.ip().is_loopback();
         if on_network && tls.is_none() {
             return Err(DaemonError::PlaintextOnNetwork(config.listen));
+        }
+        // Personal data at rest is for shikakud's user alone: the directory 0700, its files 0600.
+        for fixed in shikaku_store::secure_data_dir(&config.data_dir)? {
+            tracing::warn!("{fixed}");
         }
         let store = Store::open(&config.data_dir.join("shikaku.sqlite"), durability)?;
         let s = &config.simulator;
@@ -220,6 +225,7 @@ impl Daemon {
             readers,
             simulated_readers,
             simulator,
+            retention: config.retention,
         })
     }
 
@@ -268,6 +274,7 @@ impl Daemon {
             .await;
         reception::spawn_face_listener(ctx.clone());
         bulk::resume_unfinished(ctx.clone());
+        retention::spawn(ctx.store.clone(), self.retention, ctx.shutdown.subscribe());
         watch_plugin_health(&ctx, &health_reporter).await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)

@@ -7,9 +7,12 @@
 //! A second thread copies the WAL into the database file as it goes (`checkpointer`), so no
 //! caller waits for that copy.
 
+mod backup;
 mod bulk;
 mod checkpointer;
+mod modes;
 mod reception;
+mod retention;
 mod schema;
 mod writer;
 
@@ -19,8 +22,11 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::{mpsc, oneshot};
 
+pub use backup::{BackupReport, backup};
 pub use bulk::{BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord};
+pub use modes::secure_data_dir;
 pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord};
+pub use retention::{Cutoff, PurgeReport};
 pub use writer::WriteOp;
 
 /// The kinds of record the store keeps, so a missing one is named.
@@ -59,6 +65,14 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// A file or directory of the store could not be created, read or narrowed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cut-off date {0:?} must be YYYY-MM-DD")]
+    BadCutoff(String),
     #[error("store failure: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's writer has stopped")]
@@ -175,6 +189,9 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, St
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted rows (a purge of old reception entries) are overwritten with zeros, not left in
+    // free space where a copy of the file would still show them.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // The checkpointer thread copies the WAL into the database file as it goes; this threshold
     // is the writer's backstop, the point where its own checkpoint lets SQLite start the WAL
     // over. Audit commits rewrite the same last page again and again, so a longer WAL (about
@@ -188,11 +205,10 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, applies migrations and starts the writer.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-            })?;
+            modes::create_private_dir(dir)?;
         }
+        // 0600 before SQLite creates it 0644; its -wal and -shm files follow this file's mode.
+        modes::create_private_file(path)?;
         let mut conn = open_connection(path, durability)?;
         schema::migrate(&mut conn)?;
         let reads = open_connection(path, durability)?;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Row, Statement, params};
+use rusqlite::{Connection, Row, Statement, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bulk::{BulkItemOutcome, BulkItemRecord, BulkJobRecord};
@@ -47,6 +47,9 @@ pub enum WriteOp {
         id: String,
         finished_at: String,
     },
+    /// Deletes what is older than the cut-off; yields how many reception entries, bulk jobs
+    /// and bulk items.
+    Purge(crate::Cutoff),
 }
 
 pub(crate) struct Batch {
@@ -150,7 +153,11 @@ fn drain(rx: &mut mpsc::Receiver<Batch>, group: &mut Vec<Batch>) {
 }
 
 fn commit_group(conn: &mut Connection, group: &mut Vec<Batch>) {
-    let tx = match conn.transaction() {
+    // IMMEDIATE takes the write lock first, waiting (busy timeout) for another connection that
+    // holds it: a truncating checkpoint after a purge, or `shikaku purge` in another process.
+    // A deferred transaction that read first would instead fail at once with SQLITE_BUSY when
+    // it came to write.
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(group, &e),
     };
@@ -197,11 +204,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<i64>, St
         return Ok(apply_one(tx, op)?.into_iter().collect());
     }
     tx.prepare_cached("SAVEPOINT caller")?.execute([])?;
+    let mut yields = Vec::new();
     let result = ops
         .iter()
-        .map(|op| apply_one(tx, op))
-        .filter_map(Result::transpose)
-        .collect::<Result<Vec<i64>, StoreError>>();
+        .try_for_each(|op| apply_op(tx, op, &mut yields))
+        .map(|()| yields);
     if result.is_err() {
         tx.prepare_cached("ROLLBACK TO caller")?.execute([])?;
     }
@@ -223,6 +230,20 @@ impl WriteOp {
     }
 }
 
+/// Applies one op under its caller's savepoint, adding what it yields.
+fn apply_op(
+    tx: &rusqlite::Transaction<'_>,
+    op: &WriteOp,
+    yields: &mut Vec<i64>,
+) -> Result<(), StoreError> {
+    match op {
+        // The one op that yields several values: its three counts.
+        WriteOp::Purge(cutoff) => yields.extend(crate::retention::purge(tx, cutoff)?),
+        op => yields.extend(apply_one(tx, op)?),
+    }
+    Ok(())
+}
+
 fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>, StoreError> {
     match op {
         WriteOp::AppendReception(r) => return crate::reception::append(tx, r).map(Some),
@@ -239,6 +260,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>
         WriteOp::InsertBulkJob { job, items } => crate::bulk::insert_job(tx, job, items)?,
         WriteOp::SettleBulkItem(o) => crate::bulk::settle_item(tx, o)?,
         WriteOp::FinishBulkJob { id, finished_at } => crate::bulk::finish_job(tx, id, finished_at)?,
+        WriteOp::Purge(_) => unreachable!("apply_op runs purges"),
         WriteOp::Audit(a) => {
             let mut statement = tx.prepare_cached(AUDIT_INSERT)?;
             insert_audit(&mut statement, a)?;

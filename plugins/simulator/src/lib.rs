@@ -4,10 +4,12 @@
 //! behaves like the real thing where a client can tell: results for every variant come from a
 //! fixture data set (`fixtures/oqs.toml`), card checks verify a real RSA-2048 signature over a
 //! fresh challenge against a certificate chain, PINs lock after 3 wrong tries, activation codes and
-//! visual-check passwords are kept only as slow hashes in the simulator's own SQLite file.
+//! visual-check passwords are kept only as slow hashes in the simulator's own SQLite file, keyed
+//! with a secret kept beside it (`simulator.key`), and hashed on a bounded pool.
 
 mod directory;
 mod fixture;
+mod hashing;
 mod pki;
 mod reader;
 pub mod shapes;
@@ -30,7 +32,8 @@ use shikaku_domain::pb::Medium;
 pub struct SimulatorConfig {
     /// A fixture file replacing the embedded one; its card keys are read from `keys/` beside it.
     pub fixture: Option<PathBuf>,
-    /// The simulator's own state (activation codes, visual-check passwords, lockouts).
+    /// The simulator's own state (activation codes, visual-check passwords, lockouts). The key
+    /// its secrets are keyed with is kept beside it, with the extension `.key`.
     pub state_path: PathBuf,
     /// How long after issue an activation code becomes usable (about 10 minutes at OQS).
     pub activation_delay: Duration,
@@ -63,6 +66,9 @@ pub enum SimulatorError {
     Key { card: String, reason: String },
     #[error("simulator state: {0}")]
     State(#[from] rusqlite::Error),
+    /// The state file, its directory or its key file could not be made or read.
+    #[error("simulator file {path}: {reason}")]
+    File { path: String, reason: String },
     #[error("simulator certificate: {0}")]
     Certificate(String),
 }

@@ -27,6 +27,7 @@ use tokio::sync::broadcast;
 use crate::SimulatorConfig;
 use crate::directory::Directory;
 use crate::fixture::Fixture;
+use crate::hashing::HashPool;
 use crate::pki::{self, Pki};
 use crate::state::State;
 
@@ -44,6 +45,8 @@ pub struct Simulator {
     accounts: Vec<String>,
     pki: Pki,
     state: Arc<State>,
+    /// Runs argon2 work (activation codes, visual-check passwords) on bounded threads.
+    hashes: HashPool,
     challenges: Mutex<HashMap<Vec<u8>, Instant>>,
     activation_delay: Duration,
     max_pending: u32,
@@ -72,6 +75,7 @@ fn from_unix(secs: i64) -> DateTime<FixedOffset> {
 
 impl Simulator {
     pub(crate) fn new(fixture: Fixture, pki: Pki, state: State, config: &SimulatorConfig) -> Self {
+        let state = Arc::new(state);
         let directory = Directory::new(fixture.facility_code, fixture.person);
         let cards = fixture
             .card
@@ -88,7 +92,8 @@ impl Simulator {
             cards,
             accounts: fixture.account.into_iter().map(|a| a.id).collect(),
             pki,
-            state: Arc::new(state),
+            hashes: HashPool::new(state.clone()),
+            state,
             challenges: Mutex::new(HashMap::new()),
             activation_delay: config.activation_delay,
             max_pending: config.max_pending_devices,
@@ -311,7 +316,7 @@ impl Upstream for Simulator {
         let memo = memo.as_str().to_owned();
         let delay = self.activation_delay;
         let max = self.max_pending;
-        self.blocking(move |state| {
+        self.hashes.run(move |state| {
             let mut digits = [0u8; 12];
             let mut rng = rand::rng();
             for d in &mut digits {
@@ -357,36 +362,37 @@ impl Upstream for Simulator {
     ) -> Result<String, UpstreamError> {
         let code = code.clone();
         let device = device_id.to_owned();
-        self.blocking(move |state| {
-            let hash = state.code_hash(code.expose());
-            let conn = state.lock();
-            let row: Option<(String, String, i64)> = conn
-                .query_row(
-                    "SELECT id, state, usable_from FROM activation_codes WHERE code_hash = ?1",
-                    params![hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        self.hashes
+            .run(move |state| {
+                let hash = state.code_hash(code.expose());
+                let conn = state.lock();
+                let row: Option<(String, String, i64)> = conn
+                    .query_row(
+                        "SELECT id, state, usable_from FROM activation_codes WHERE code_hash = ?1",
+                        params![hash],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                let (id, st, usable_from) = row.ok_or(UpstreamError::CodeNotFound)?;
+                match st.as_str() {
+                    "revoked" => return Err(UpstreamError::CodeRevoked),
+                    "redeemed" => return Err(UpstreamError::CodeAlreadyUsed),
+                    _ => {}
+                }
+                if clock::now().timestamp() < usable_from {
+                    return Err(UpstreamError::CodeNotYetUsable {
+                        usable_from: from_unix(usable_from),
+                    });
+                }
+                conn.execute(
+                    "UPDATE activation_codes SET state = 'redeemed', device_id = ?2 WHERE id = ?1",
+                    params![id, device],
                 )
-                .optional()
                 .map_err(unavailable)?;
-            let (id, st, usable_from) = row.ok_or(UpstreamError::CodeNotFound)?;
-            match st.as_str() {
-                "revoked" => return Err(UpstreamError::CodeRevoked),
-                "redeemed" => return Err(UpstreamError::CodeAlreadyUsed),
-                _ => {}
-            }
-            if clock::now().timestamp() < usable_from {
-                return Err(UpstreamError::CodeNotYetUsable {
-                    usable_from: from_unix(usable_from),
-                });
-            }
-            conn.execute(
-                "UPDATE activation_codes SET state = 'redeemed', device_id = ?2 WHERE id = ?1",
-                params![id, device],
-            )
-            .map_err(unavailable)?;
-            Ok(id)
-        })
-        .await
+                Ok(id)
+            })
+            .await
     }
 
     async fn revoke_activation_code(&self, id: &str) -> Result<(), UpstreamError> {
@@ -424,30 +430,31 @@ impl Upstream for Simulator {
     ) -> Result<IssuedPassword, UpstreamError> {
         self.known_account(account)?;
         let account = account.to_string();
-        self.blocking(move |state| {
-            let mut digits = [0u8; 4];
-            let mut rng = rand::rng();
-            for d in &mut digits {
-                *d = b'0' + rng.random_range(0..10u8);
-            }
-            let text = String::from_utf8_lossy(&digits).into_owned();
-            let password = VisualCheckPassword::parse(&text).expect("4 digits");
-            zeroize::Zeroize::zeroize(&mut digits);
-            drop(zeroize::Zeroizing::new(text));
-            let hash = state.password_hash(password.expose());
-            let issued_at = clock::now();
-            let conn = state.lock();
-            let had: bool = conn
-                .query_row(
-                    "SELECT password_hash IS NOT NULL FROM accounts WHERE account_id = ?1",
-                    params![account],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?
-                .unwrap_or(false);
-            // Issuing replaces the password and, being an administrator's act, clears a lockout.
-            conn.execute(
+        self.hashes
+            .run(move |state| {
+                let mut digits = [0u8; 4];
+                let mut rng = rand::rng();
+                for d in &mut digits {
+                    *d = b'0' + rng.random_range(0..10u8);
+                }
+                let text = String::from_utf8_lossy(&digits).into_owned();
+                let password = VisualCheckPassword::parse(&text).expect("4 digits");
+                zeroize::Zeroize::zeroize(&mut digits);
+                drop(zeroize::Zeroizing::new(text));
+                let hash = state.password_hash(password.expose());
+                let issued_at = clock::now();
+                let conn = state.lock();
+                let had: bool = conn
+                    .query_row(
+                        "SELECT password_hash IS NOT NULL FROM accounts WHERE account_id = ?1",
+                        params![account],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?
+                    .unwrap_or(false);
+                // Issuing replaces the password and, being an administrator's act, clears a lockout.
+                conn.execute(
                 "INSERT INTO accounts (account_id, password_hash, issued_at, failures, locked_until)
                  VALUES (?1, ?2, ?3, 0, NULL)
                  ON CONFLICT(account_id) DO UPDATE SET password_hash = ?2, issued_at = ?3,
@@ -455,13 +462,13 @@ impl Upstream for Simulator {
                 params![account, hash, issued_at.timestamp()],
             )
             .map_err(unavailable)?;
-            Ok(IssuedPassword {
-                password,
-                issued_at,
-                replaced: had,
+                Ok(IssuedPassword {
+                    password,
+                    issued_at,
+                    replaced: had,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn verify_visual_check_password(
@@ -472,7 +479,7 @@ impl Upstream for Simulator {
         self.known_account(account)?;
         let account = account.to_string();
         let password = password.clone();
-        self.blocking(move |state| {
+        self.hashes.run(move |state| {
             let now = clock::now().timestamp();
             let row: Option<(Option<String>, i64, Option<i64>)> = state
                 .lock()
