@@ -6,10 +6,9 @@ use std::collections::BTreeSet;
 use prost::Message;
 use shikaku_daemon::auth::METHODS;
 use shikaku_tests::pb::{
-    AuditSubject, CheckByInsuranceNumbersRequest, ListAuditRecordsRequest, ListPatientLinksRequest,
-    ListReceptionsRequest,
+    AuditSubject, ListAuditRecordsRequest, ListPatientLinksRequest, ListReceptionsRequest,
 };
-use shikaku_tests::{TestDaemon, reason, violations};
+use shikaku_tests::{TestDaemon, reason, taro_numbers, violations};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
@@ -85,21 +84,10 @@ async fn every_registered_method_has_a_permission_and_every_entry_a_method() {
     d.running.stop().await.unwrap();
 }
 
-fn numbers() -> CheckByInsuranceNumbersRequest {
-    CheckByInsuranceNumbersRequest {
-        insurer_number: "06130488".into(),
-        symbol: "12-34".into(),
-        number: "4260".into(),
-        branch: "01".into(),
-        birth_date: "1970-01-01".into(),
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn reads_are_audited_and_the_trail_finds_who_looked_up_a_person() {
     let d = TestDaemon::start().await;
-    let mut check = tonic::Request::new(numbers());
+    let mut check = tonic::Request::new(taro_numbers());
     check
         .metadata_mut()
         .insert("x-shikaku-operator", "automatic".parse().unwrap());

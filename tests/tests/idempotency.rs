@@ -4,11 +4,11 @@
 use shikaku_tests::pb::bulk_check_item::Target;
 use shikaku_tests::pb::check_by_card_request::Identity;
 use shikaku_tests::pb::{
-    BulkCheckItem, CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckInRequest,
-    IssueActivationCodeRequest, ListActivationCodesRequest, ListBulkChecksRequest,
-    ListReceptionsRequest, PinIdentity, StartBulkCheckRequest,
+    BulkCheckItem, CheckByCardRequest, CheckInRequest, IssueActivationCodeRequest,
+    ListActivationCodesRequest, ListBulkChecksRequest, ListReceptionsRequest, PinIdentity,
+    StartBulkCheckRequest,
 };
-use shikaku_tests::{TestDaemon, violations};
+use shikaku_tests::{TestDaemon, taro_numbers, violations};
 use tonic::Code;
 
 #[tokio::test]
@@ -74,14 +74,7 @@ async fn the_same_request_id_gives_one_code_one_entry_one_job() {
     let start = StartBulkCheckRequest {
         items: vec![BulkCheckItem {
             key: "1".into(),
-            target: Some(Target::Numbers(CheckByInsuranceNumbersRequest {
-                insurer_number: "06130488".into(),
-                symbol: "12-34".into(),
-                number: "4260".into(),
-                branch: "01".into(),
-                birth_date: "1970-01-01".into(),
-                ..Default::default()
-            })),
+            target: Some(Target::Numbers(taro_numbers())),
         }],
         request_id: "tomorrow".into(),
         ..Default::default()
