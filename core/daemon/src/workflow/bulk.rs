@@ -433,9 +433,13 @@ pub fn watch(
                 }
             };
             let done = job.state() == BulkCheckState::Done;
-            if last.as_ref() != Some(&job) {
+            let finished = job.checked + job.failed + job.invalid;
+            // The last item settles in one commit and the job is marked done in the next: the
+            // watcher waits for the second, so every update it sends advances.
+            let between = !done && finished == job.total;
+            if last.as_ref() != Some(&job) && !between {
                 let progress = BulkCheckProgress {
-                    finished: job.checked + job.failed + job.invalid,
+                    finished,
                     job: Some(job.clone()),
                 };
                 tokio::select! {
