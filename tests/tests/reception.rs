@@ -533,12 +533,11 @@ async fn face_auth_reader_results_join_the_same_list() {
         .emit_face_result("kokuho")
         .unwrap();
     assert_eq!(sent.validity(), Validity::Valid);
+    // The face result joins the list on the daemon's own time: wait for it before the next
+    // check-in, so the order asserted below is the order things happened in.
+    let (first, face) = (next(&mut stream).await, next(&mut stream).await);
     check_in(&d, "sim-elderly", "4444").await.unwrap();
-    let entries = [
-        next(&mut stream).await,
-        next(&mut stream).await,
-        next(&mut stream).await,
-    ];
+    let entries = [first, face, next(&mut stream).await];
     let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
     assert_eq!(ids, [1, 2, 3]);
     let face = &entries[1];
