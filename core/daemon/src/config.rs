@@ -462,6 +462,14 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The sample a facility starts from must load as it is.
+    #[test]
+    fn the_sample_configuration_loads() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/shikaku.toml");
+        let c = Config::load(Some(&sample), Figment::new()).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
     #[test]
     fn unknown_keys_are_rejected_and_values_validated() {
         let dir = tempfile::tempdir().unwrap();
