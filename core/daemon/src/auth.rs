@@ -451,3 +451,35 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_holds_a_minute_of_calls_and_refills_evenly() {
+        let buckets = Buckets::default();
+        for _ in 0..3 {
+            buckets.take("kiosk-1", Limited::CardChecks, 3).unwrap();
+        }
+        let wait = buckets.take("kiosk-1", Limited::CardChecks, 3).unwrap_err();
+        assert!(
+            wait <= Duration::from_secs(20) && wait > Duration::from_secs(15),
+            "{wait:?}"
+        );
+        // Other clients and other operations have buckets of their own.
+        buckets.take("kiosk-2", Limited::CardChecks, 3).unwrap();
+        buckets.take("kiosk-1", Limited::Issuance, 3).unwrap();
+    }
+
+    #[test]
+    fn every_role_holds_public_and_only_local_holds_everything() {
+        for role in [Role::Kiosk, Role::Reception, Role::Admin, Role::Local] {
+            assert!(role.allows(Permission::Public));
+        }
+        assert!(!Role::Kiosk.allows(Permission::PatientLinks));
+        assert!(!Role::Reception.allows(Permission::ActivationCodes));
+        assert!(!Role::Admin.allows(Permission::CardCheck));
+        assert!(METHODS.iter().all(|(_, p)| Role::Local.allows(*p)));
+    }
+}

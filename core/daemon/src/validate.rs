@@ -242,3 +242,23 @@ impl Page {
         (page, next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_cover_a_list_once_and_say_when_it_ends() {
+        let items: Vec<u32> = (0..5).collect();
+        let (first, token) = Page::of(2, "").unwrap().take(items.clone());
+        assert_eq!((first, token.as_str()), (vec![0, 1], "2"));
+        let (second, token) = Page::of(2, &token).unwrap().take(items.clone());
+        assert_eq!((second, token.as_str()), (vec![2, 3], "4"));
+        let (last, token) = Page::of(2, &token).unwrap().take(items.clone());
+        assert_eq!((last, token.as_str()), (vec![4], ""));
+        let (all, token) = Page::of(0, "").unwrap().take(items);
+        assert_eq!((all.len(), token.as_str()), (5, ""));
+        assert!(Page::of(MAX_PAGE + 1, "").is_err());
+        assert!(Page::of(1, "next").is_err());
+    }
+}

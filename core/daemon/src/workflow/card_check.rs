@@ -240,3 +240,29 @@ pub async fn run_card_check(
         .await
         .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_stops_only_at_the_last_try_and_forgets_on_success_or_lock() {
+        let guard = PinGuard::default();
+        let card = PinGuard::key(b"certificate of hanako");
+        let other = PinGuard::key(b"certificate of taro");
+        assert!(!guard.on_last_try(&card), "an unknown card is not stopped");
+        guard.record(card, &Err(ReaderError::PinIncorrect { tries_left: 2 }));
+        assert!(!guard.on_last_try(&card));
+        guard.record(card, &Err(ReaderError::PinIncorrect { tries_left: 1 }));
+        assert!(guard.on_last_try(&card));
+        assert!(!guard.on_last_try(&other), "only that card");
+        guard.record(card, &Ok(()));
+        assert!(!guard.on_last_try(&card), "a right PIN resets the count");
+        guard.record(card, &Err(ReaderError::PinIncorrect { tries_left: 1 }));
+        guard.record(card, &Err(ReaderError::CardLocked));
+        assert!(
+            !guard.on_last_try(&card),
+            "a locked card answers for itself"
+        );
+    }
+}
