@@ -15,11 +15,14 @@ SERVER_CPU=${BENCH_SERVER_CPU:-0}      # core the server is pinned to
 LOAD_CPU=${BENCH_LOAD_CPU:-1}          # core the load generator is pinned to
 ECHO_PORT=${BENCH_ECHO_PORT:-50551}
 DAEMON_PORT=${BENCH_DAEMON_PORT:-50552}
+# Another shikakud build to measure, e.g. an older commit's for an interleaved A/B.
+SHIKAKUD=${BENCH_SHIKAKUD:-}
 # Extra shikaku-load flags for both targets, e.g. "--number 4261" to check another person.
 read -ra LOAD_ARGS <<<"${BENCH_LOAD_ARGS:-}"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$root/target/release
+shikakud=${SHIKAKUD:-$bin/shikakud}
 command -v jq >/dev/null || { echo "run.sh needs jq" >&2; exit 2; }
 
 cargo build --release --manifest-path "$root/Cargo.toml" -p shikaku-bench -p shikaku-daemon
@@ -87,7 +90,7 @@ round() {
   rm -rf "$work/data" && mkdir "$work/data"
   # An empty configuration file: defaults only, whatever ./shikaku.toml the caller has.
   : >"$work/shikaku.toml"
-  SHIKAKU_LOG=warn taskset -c "$SERVER_CPU" "$bin/shikakud" --config "$work/shikaku.toml" \
+  SHIKAKU_LOG=warn taskset -c "$SERVER_CPU" "$shikakud" --config "$work/shikaku.toml" \
     --listen "127.0.0.1:$DAEMON_PORT" --data-dir "$work/data" >"$work/server.log" 2>&1 &
   server_pid=$!
   shikaku_json=$(measure shikaku "$DAEMON_PORT")
