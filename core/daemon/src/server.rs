@@ -282,7 +282,8 @@ impl Daemon {
             .build_v1()
             .expect("descriptor sets are valid");
 
-        let incoming = crate::tls::incoming(listener, self.tls, self.limits.max_connections);
+        let (incoming, accepting) =
+            crate::tls::incoming(listener, self.tls, self.limits.max_connections);
         let stop = ctx.shutdown.clone();
         let shutdown = async move {
             shutdown.await;
@@ -315,6 +316,8 @@ impl Daemon {
             .add_service(PluginServiceServer::new(Plugins(ctx)))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
+        // The listener goes with the accept loop; the port is free once this returns.
+        let _ = accepting.await;
         Ok(())
     }
 }

@@ -235,15 +235,20 @@ impl AsyncWrite for Connection {
 
 /// Accepts connections on `listener` until the stream is dropped: plaintext ones at once, TLS
 /// ones once their handshake has finished in a task of its own. At most `max_connections` are
-/// open (handshakes included); past that, new ones wait in the kernel's backlog.
+/// open (handshakes included); past that, new ones wait in the kernel's backlog. The accept
+/// loop owns the listener and ends once the stream is dropped: await its handle to know the port
+/// is free again (a restart on the same port).
 pub fn incoming(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     max_connections: usize,
-) -> ReceiverStream<io::Result<Connection>> {
+) -> (
+    ReceiverStream<io::Result<Connection>>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = mpsc::channel(64);
     let places = Arc::new(Semaphore::new(max_connections));
-    tokio::spawn(async move {
+    let accepting = tokio::spawn(async move {
         loop {
             let place = tokio::select! {
                 _ = tx.closed() => return,
@@ -308,5 +313,5 @@ pub fn incoming(
             });
         }
     });
-    ReceiverStream::new(rx)
+    (ReceiverStream::new(rx), accepting)
 }
