@@ -216,12 +216,30 @@ async fn no_certificate_another_ca_revoked_and_expired_are_refused() {
     .unwrap();
     assert!(refused(&d, &expired).await, "an expired client got in");
 
-    // Revoked: works, then is refused on its next connection, without a restart.
+    // Revoked: works, then is refused on its next connection, without a restart — and on the
+    // connection it already had open, within a second.
     let desk = d.dir.path().join("desk");
     shikaku_pki::issue_client(d.dir.path(), "desk", Role::Reception, &desk, 30).unwrap();
     assert!(!refused(&d, &desk).await, "a valid client was refused");
+    let open = connect(&d, &desk).await.unwrap();
+    let mut open = pb::qualification_service_client::QualificationServiceClient::new(open);
+    open.list_readers(ListReadersRequest::default())
+        .await
+        .unwrap();
     shikaku_pki::revoke(d.dir.path(), "desk").unwrap();
     assert!(refused(&d, &desk).await, "a revoked client got in");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match open.list_readers(ListReadersRequest::default()).await {
+            Err(e) => break e,
+            Ok(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(_) => panic!("the open connection still works after revocation"),
+        }
+    };
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert_eq!(reason(&e).0, "CLIENT_CERTIFICATE_REVOKED");
     d.running.stop().await.unwrap();
 }
 

@@ -105,5 +105,8 @@ pub fn ja(reason: ErrorReason) -> &'static str {
         R::TooManyStreams => {
             "この端末が開いている受付・リーダーの監視が多すぎます。不要な画面を閉じてください。"
         }
+        R::ClientCertificateRevoked => {
+            "この端末の証明書は取り消されています。管理者に新しい証明書の発行を依頼してください。"
+        }
     }
 }

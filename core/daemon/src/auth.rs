@@ -240,6 +240,38 @@ impl Buckets {
     }
 }
 
+/// Revocation for connections already open: the handshake refuses a revoked certificate, and
+/// each call asks again, at most once a second per certificate, so `shikaku tls revoke` also
+/// ends a kiosk's long-lived connection within a second, without a `stat` on every call.
+#[derive(Debug)]
+pub struct LiveRevocations {
+    revocations: Arc<shikaku_pki::Revocations>,
+    checked: std::sync::Mutex<HashMap<String, (std::time::Instant, bool)>>,
+}
+
+impl LiveRevocations {
+    const RECHECK: Duration = Duration::from_secs(1);
+
+    pub fn new(revocations: Arc<shikaku_pki::Revocations>) -> Self {
+        Self {
+            revocations,
+            checked: Default::default(),
+        }
+    }
+
+    fn is_revoked(&self, serial: &str) -> bool {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, revoked)) = checked.get(serial)
+            && at.elapsed() < Self::RECHECK
+        {
+            return *revoked;
+        }
+        let revoked = self.revocations.is_revoked(serial);
+        checked.insert(serial.to_owned(), (std::time::Instant::now(), revoked));
+        revoked
+    }
+}
+
 /// The table and the configured narrowing, ready for lookups.
 #[derive(Debug)]
 pub struct Policy {
@@ -248,10 +280,15 @@ pub struct Policy {
     readers: HashMap<String, Arc<[String]>>,
     limits: crate::config::RateLimits,
     buckets: Buckets,
+    revocations: Option<LiveRevocations>,
 }
 
 impl Policy {
-    pub fn new(clients: &[crate::config::ClientConfig], limits: crate::config::RateLimits) -> Self {
+    pub fn new(
+        clients: &[crate::config::ClientConfig],
+        limits: crate::config::RateLimits,
+        revocations: Option<LiveRevocations>,
+    ) -> Self {
         Self {
             methods: METHODS.iter().copied().collect(),
             readers: clients
@@ -261,6 +298,7 @@ impl Policy {
                 .collect(),
             limits,
             buckets: Buckets::default(),
+            revocations,
         }
     }
 
@@ -306,7 +344,24 @@ impl Policy {
             .and_then(|p| p.addr)
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let identity = match peer.and_then(|p| p.client.as_ref()) {
+        let client = peer.and_then(|p| p.client.as_ref());
+        if let (Some(client), Some(live)) = (client, &self.revocations)
+            && live.is_revoked(&client.serial)
+        {
+            let mut details = ErrorDetails::new();
+            details.set_error_info(
+                ErrorReason::ClientCertificateRevoked.as_str_name(),
+                ERROR_DOMAIN,
+                [("client".to_owned(), client.name.clone())],
+            );
+            details.set_localized_message(LOCALE, ja(ErrorReason::ClientCertificateRevoked));
+            return Err(Status::with_error_details(
+                tonic::Code::Unauthenticated,
+                format!("the certificate of client {} was revoked", client.name),
+                details,
+            ));
+        }
+        let identity = match client {
             Some(client) => Identity {
                 client: client.name.clone(),
                 role: client.role.into(),

@@ -139,7 +139,10 @@ impl Daemon {
             Durability::Full => shikaku_store::Durability::Full,
             Durability::Normal => shikaku_store::Durability::Normal,
         };
-        let tls = crate::tls::acceptor(&config.data_dir)?;
+        let (tls, revocations) = match crate::tls::acceptor(&config.data_dir)? {
+            Some((acceptor, revocations)) => (Some(acceptor), Some(revocations)),
+            None => (None, None),
+        };
         let on_network = !config.listen.ip().is_loopback();
         if on_network && tls.is_none() {
             return Err(DaemonError::PlaintextOnNetwork(config.listen));
@@ -221,6 +224,7 @@ impl Daemon {
             policy: Arc::new(crate::auth::Policy::new(
                 &config.clients,
                 config.rate_limits,
+                revocations.map(crate::auth::LiveRevocations::new),
             )),
             readers,
             simulated_readers,

@@ -121,7 +121,7 @@ impl ClientCertVerifier for RevocationChecking {
 
 /// The TLS acceptor for the data directory's server certificate, or `None` when `shikaku tls
 /// init` has not been run there.
-pub fn acceptor(data_dir: &Path) -> Result<Option<TlsAcceptor>, TlsError> {
+pub fn acceptor(data_dir: &Path) -> Result<Option<(TlsAcceptor, Arc<Revocations>)>, TlsError> {
     let Some(files) = shikaku_pki::load_server(data_dir)? else {
         return Ok(None);
     };
@@ -141,9 +141,10 @@ pub fn acceptor(data_dir: &Path) -> Result<Option<TlsAcceptor>, TlsError> {
     let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| bad(&e))?;
+    let revocations = Arc::new(Revocations::new(data_dir));
     let verifier = Arc::new(RevocationChecking {
         inner: webpki,
-        revocations: Arc::new(Revocations::new(data_dir)),
+        revocations: revocations.clone(),
     });
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&files.cert_pem)
         .collect::<Result<_, _>>()
@@ -156,7 +157,7 @@ pub fn acceptor(data_dir: &Path) -> Result<Option<TlsAcceptor>, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| bad(&e))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+    Ok(Some((TlsAcceptor::from(Arc::new(config)), revocations)))
 }
 
 /// One accepted connection, plaintext or TLS, holding its place under the connection cap until
