@@ -153,39 +153,64 @@ pub fn under_card(errors: Vec<FieldError>) -> ServiceError {
     let errors = errors
         .into_iter()
         .map(|e| FieldError {
-            field: match e.field {
-                "reader" => "card.reader",
-                "confirmation_date" => "card.confirmation_date",
-                "identity" => "card.identity",
-                "pin.pin" => "card.pin.pin",
-                "visual_check.account_id" => "card.visual_check.account_id",
-                "visual_check.password" => "card.visual_check.password",
-                other => other,
-            },
+            field: CARD_FIELDS
+                .iter()
+                .find(|(plain, _)| *plain == e.field)
+                .map_or(e.field, |(_, nested)| *nested),
             error: e.error,
         })
         .collect();
     ServiceError::Invalid(errors)
 }
 
+/// Every field a card check names in its errors, and its name nested in a CheckIn request.
+const CARD_FIELDS: [(&str, &str); 18] = [
+    ("reader", "card.reader"),
+    ("confirmation_date", "card.confirmation_date"),
+    ("identity", "card.identity"),
+    ("pin.pin", "card.pin.pin"),
+    ("visual_check.account_id", "card.visual_check.account_id"),
+    ("visual_check.password", "card.visual_check.password"),
+    ("consents.medication", "card.consents.medication"),
+    ("consents.clinical", "card.consents.clinical"),
+    ("consents.health_checkup", "card.consents.health_checkup"),
+    ("consents.surgery", "card.consents.surgery"),
+    (
+        "consents.limit_certificate",
+        "card.consents.limit_certificate",
+    ),
+    (
+        "consents.specific_diseases",
+        "card.consents.specific_diseases",
+    ),
+    ("consents.diagnosis_names", "card.consents.diagnosis_names"),
+    ("consents.infections", "card.consents.infections"),
+    ("consents.drug_allergies", "card.consents.drug_allergies"),
+    ("consents.other_allergies", "card.consents.other_allergies"),
+    ("consents.lab_tests", "card.consents.lab_tests"),
+    ("consents.prescriptions", "card.consents.prescriptions"),
+];
+
 /// Every consent a card check carries must be one `Consent` knows: an unknown value is a
 /// mistake, never read as "not asked".
 fn consents(v: &mut Validator, c: &ConsentChoices) {
-    let all = [
-        ("consents.medication", c.medication),
-        ("consents.clinical", c.clinical),
-        ("consents.health_checkup", c.health_checkup),
-        ("consents.surgery", c.surgery),
-        ("consents.limit_certificate", c.limit_certificate),
-        ("consents.specific_diseases", c.specific_diseases),
-        ("consents.diagnosis_names", c.diagnosis_names),
-        ("consents.infections", c.infections),
-        ("consents.drug_allergies", c.drug_allergies),
-        ("consents.other_allergies", c.other_allergies),
-        ("consents.lab_tests", c.lab_tests),
-        ("consents.prescriptions", c.prescriptions),
+    let values = [
+        c.medication,
+        c.clinical,
+        c.health_checkup,
+        c.surgery,
+        c.limit_certificate,
+        c.specific_diseases,
+        c.diagnosis_names,
+        c.infections,
+        c.drug_allergies,
+        c.other_allergies,
+        c.lab_tests,
+        c.prescriptions,
     ];
-    for (field, value) in all {
+    // The consent fields, in the order of `values`, are the last twelve of CARD_FIELDS.
+    let fields = CARD_FIELDS[6..].iter().map(|(plain, _)| *plain);
+    for (field, value) in fields.zip(values) {
         if Consent::try_from(value).is_err() {
             v.fail(field, format!("{value} is not a Consent (0, 1 or 2)"));
         }
@@ -260,5 +285,26 @@ mod tests {
         assert_eq!((all.len(), token.as_str()), (5, ""));
         assert!(Page::of(MAX_PAGE + 1, "").is_err());
         assert!(Page::of(1, "next").is_err());
+    }
+
+    #[test]
+    fn a_bad_consent_is_named_under_card_in_a_check_in() {
+        let mut req = CheckByCardRequest {
+            reader: "sim-taro".into(),
+            identity: Some(PbIdentity::Face(Default::default())),
+            consents: Some(ConsentChoices {
+                prescriptions: 9,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let Err(ServiceError::Invalid(errors)) = validate_card(&mut req) else {
+            panic!("a consent of 9 passed");
+        };
+        assert_eq!(errors[0].field, "consents.prescriptions");
+        let ServiceError::Invalid(nested) = under_card(errors) else {
+            unreachable!()
+        };
+        assert_eq!(nested[0].field, "card.consents.prescriptions");
     }
 }
