@@ -19,18 +19,11 @@ cargo build --release --manifest-path "$root/Cargo.toml" \
   -p shikaku-daemon -p shikaku-cli -p shikaku-example-kiosk
 
 work=$(mktemp -d)
-pid=
-trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-: >"$work/shikaku.toml"
-SHIKAKU_BULK__CONCURRENCY=$CONCURRENCY SHIKAKU_LOG=warn "$bin/shikakud" --config "$work/shikaku.toml" \
-  --listen "127.0.0.1:$PORT" --data-dir "$work/data" >"$work/daemon.log" 2>&1 &
-pid=$!
-deadline=$((SECONDS + 30))
-until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-  kill -0 "$pid" 2>/dev/null || { cat "$work/daemon.log" >&2; exit 1; }
-  ((SECONDS < deadline)) || { echo "daemon not listening after 30 s" >&2; exit 1; }
-  sleep 0.05
-done
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+trap 'stop_server; rm -rf "$work"' EXIT
+require_free "$PORT"
+start_shikakud "$bin/shikakud" "$PORT" "$work/data" "" "SHIKAKU_BULK__CONCURRENCY=$CONCURRENCY"
 addr=http://127.0.0.1:$PORT
 
 checkin=$(SHIKAKU_PIN=1234 "$bin/shikaku-kiosk" --addr "$addr" --reader sim-taro --repeat "$CHECKINS")

@@ -28,32 +28,9 @@ command -v jq >/dev/null || { echo "run.sh needs jq" >&2; exit 2; }
 cargo build --release --manifest-path "$root/Cargo.toml" -p shikaku-bench -p shikaku-daemon
 
 work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 trap 'stop_server; rm -rf "$work"' EXIT
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Fails unless nothing listens on the port yet: otherwise we would benchmark someone else's server.
-require_free() {
-  if port_open "$1"; then echo "port $1 is already in use; set BENCH_ECHO_PORT/BENCH_DAEMON_PORT" >&2; exit 1; fi
-}
-
-# Polls until the server accepts connections, failing fast if it exits.
-wait_for_port() {
-  local deadline=$((SECONDS + 30))
-  until port_open "$1"; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then echo "server exited before listening:" >&2; cat "$work/server.log" >&2; exit 1; fi
-    if ((SECONDS >= deadline)); then echo "port $1 not accepting after 30 s" >&2; exit 1; fi
-    sleep 0.05
-  done
-}
 
 load() {
   local target=$1 port=$2 in_flight=$3
@@ -67,7 +44,6 @@ load() {
 # Measures the server started last: idle RSS, then saturation, then the fixed rate.
 measure() {
   local target=$1 port=$2 rss_kb saturation fixed
-  wait_for_port "$port"
   rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
   saturation=$(load "$target" "$port" "$CONCURRENCY")
   fixed=$(load "$target" "$port" "$RATE_IN_FLIGHT" --rate "$RATE")
@@ -82,17 +58,14 @@ round() {
   require_free "$ECHO_PORT"
   taskset -c "$SERVER_CPU" "$bin/shikaku-echo" --listen "127.0.0.1:$ECHO_PORT" >"$work/server.log" 2>&1 &
   server_pid=$!
+  wait_for_port "$ECHO_PORT"
   echo_json=$(measure echo "$ECHO_PORT")
   stop_server
 
   echo "round $1 of $ROUNDS: shikakud" >&2
   require_free "$DAEMON_PORT"
   rm -rf "$work/data" && mkdir "$work/data"
-  # An empty configuration file: defaults only, whatever ./shikaku.toml the caller has.
-  : >"$work/shikaku.toml"
-  SHIKAKU_LOG=warn taskset -c "$SERVER_CPU" "$shikakud" --config "$work/shikaku.toml" \
-    --listen "127.0.0.1:$DAEMON_PORT" --data-dir "$work/data" >"$work/server.log" 2>&1 &
-  server_pid=$!
+  start_shikakud "$shikakud" "$DAEMON_PORT" "$work/data" "$SERVER_CPU"
   shikaku_json=$(measure shikaku "$DAEMON_PORT")
   stop_server
   jq -cn --argjson e "$echo_json" --argjson s "$shikaku_json" '{echo: $e, shikaku: $s}'

@@ -21,16 +21,9 @@ command -v jq >/dev/null || { echo "tls.sh needs jq" >&2; exit 2; }
 cargo build --release --manifest-path "$root/Cargo.toml" -p shikaku-bench -p shikaku-daemon -p shikaku-cli
 
 work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 trap 'stop_server; rm -rf "$work"' EXIT
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # One daemon on a fresh data directory, with (tls) or without (plain) the facility's certificates.
 run_one() {
@@ -41,16 +34,7 @@ run_one() {
     "$bin/shikaku" tls client bench --role reception --out "$work/client" --data-dir "$data" >/dev/null
     tls_args=(--tls "$work/client")
   fi
-  : >"$work/shikaku.toml"
-  SHIKAKU_LOG=warn taskset -c "$SERVER_CPU" "$bin/shikakud" --config "$work/shikaku.toml" \
-    --listen "127.0.0.1:$PORT" --data-dir "$data" >"$work/server.log" 2>&1 &
-  server_pid=$!
-  local deadline=$((SECONDS + 30))
-  until port_open "$PORT"; do
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-    ((SECONDS < deadline)) || { echo "daemon not listening" >&2; exit 1; }
-    sleep 0.05
-  done
+  start_shikakud "$bin/shikakud" "$PORT" "$data" "$SERVER_CPU"
   echo "  $mode" >&2
   taskset -c "$LOAD_CPU" "$bin/shikaku-load" --target shikaku --addr "127.0.0.1:$PORT" \
     --server-pid "$server_pid" --connections "$CONNECTIONS" --concurrency "$CONCURRENCY" \
