@@ -548,3 +548,80 @@ async fn face_auth_reader_results_join_the_same_list() {
     assert!(face.check_id.starts_with("face_"));
     d.running.stop().await.unwrap();
 }
+
+/// An 8-digit 保険者番号 starting with `prefix` (7 digits), with the check digit that makes it valid.
+fn insurer_number(prefix: &str) -> String {
+    (0..10)
+        .map(|d| format!("{prefix}{d}"))
+        .find(|n| shikaku_domain::values::InsurerNumber::parse(n).is_ok())
+        .unwrap()
+}
+
+/// Issue 14's poison entry, rebuilt with every field a client controls at its maximum: the entry
+/// still weighs far less than the documented bound, and a watch from the start of the day
+/// delivers it.
+#[tokio::test]
+async fn a_reception_entry_with_every_field_at_its_maximum_stays_under_its_bound() {
+    let d = TestDaemon::start_with(|c| {
+        with_facility(c);
+        c.reception.mode = ModeConfig::Manual;
+    })
+    .await;
+    // Six links of hanako's kana, birth date and sex under other insurers, each with the
+    // longest name (100 four-byte characters), number, symbol and patient number allowed.
+    for i in 0..6 {
+        d.reception()
+            .link_patient(LinkPatientRequest {
+                patient_number: format!("{i}").repeat(20),
+                person: Some(Person::Details(LinkedPerson {
+                    insurer_number: insurer_number(&format!("013{i}002")),
+                    symbol: "記".repeat(38),
+                    number: "番".repeat(38),
+                    branch: "00".into(),
+                    name: "𠮷".repeat(100),
+                    name_kana: "シンリョウ　ハナコ".into(),
+                    birth_date: "1972-05-15".into(),
+                    sex: Sex::Female as i32,
+                })),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut request = tonic::Request::new(kiosk("sim-hanako", "2222"));
+    request
+        .metadata_mut()
+        .insert("x-shikaku-terminal", "T".repeat(100).parse().unwrap());
+    let entry = d
+        .reception()
+        .check_in(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
+    assert_eq!(entry.candidates.len(), 5, "at most five candidates");
+    assert_eq!(entry.terminal.len(), 64, "the claimed terminal is cut at 64");
+
+    let mut request = tonic::Request::new(RejectReceptionRequest {
+        entry: today(entry.id),
+        reason: "𠮷".repeat(200),
+    });
+    request
+        .metadata_mut()
+        .insert("x-shikaku-operator", "O".repeat(100).parse().unwrap());
+    d.reception().reject_reception(request).await.unwrap();
+
+    let mut stream = watch(&d, 0).await;
+    let watched = next(&mut stream).await;
+    assert_eq!(watched.status(), ReceptionStatus::Rejected);
+    assert_eq!(watched.decided_by.len(), 64);
+    let bytes = prost::Message::encoded_len(&watched);
+    let bound = shikaku_daemon::workflow::reception::MAX_ENTRY_BYTES
+        + shikaku_daemon::workflow::reception::MAX_DECISION_BYTES;
+    assert!(
+        bytes < 16 * 1024 && bytes <= bound,
+        "{bytes} bytes, documented bound {bound}"
+    );
+    d.running.stop().await.unwrap();
+}

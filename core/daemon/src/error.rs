@@ -45,6 +45,11 @@ pub enum ServiceError {
         "the card has one pin try left and a wrong pin locks it: warn the patient, then repeat the check with last_try_acknowledged"
     )]
     PinLastTry,
+    /// The upstream's result would make a reception entry larger than the list may carry.
+    #[error(
+        "the upstream's result makes a reception entry of {bytes} bytes, more than the {limit} a receipt computer's watch carries: check this patient at the terminal"
+    )]
+    EntryTooLarge { bytes: usize, limit: usize },
     /// The request contradicts what is stored (deciding an entry twice, a link to another number).
     #[error("{message}")]
     Conflict {
@@ -124,6 +129,12 @@ impl ServiceError {
                 Code::FailedPrecondition,
                 R::PinLastTry,
                 vec![("tries_left", "1".into())],
+            ),
+            // As gRPC itself answers a message over its limit.
+            Self::EntryTooLarge { bytes, limit } => (
+                Code::ResourceExhausted,
+                R::UpstreamError,
+                vec![("bytes", bytes.to_string()), ("limit", limit.to_string())],
             ),
             Self::NotFound {
                 reason, key, value, ..

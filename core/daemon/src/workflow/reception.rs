@@ -32,6 +32,16 @@ use crate::error::ServiceError;
 /// birth date and sex).
 pub const MAX_CANDIDATES: usize = 5;
 
+/// The most a reception entry may weigh when it is put on the list, encoded. A clerk's decision
+/// later adds at most [`MAX_DECISION_BYTES`]. Far below the 4 MiB gRPC clients accept by default,
+/// so no single entry can stop a receipt computer's watch; what makes an entry this large can
+/// only be the upstream's result (every field a client sends is bounded much lower).
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+
+/// What a decision adds to an entry at most: `decided_at`, `decided_by` (64 characters) and
+/// `reject_reason` (200 characters), each up to 4 bytes a character, with their tags.
+pub const MAX_DECISION_BYTES: usize = 2 * 1024;
+
 /// The reception desk: the facility's list settings and the wake-up for watchers.
 pub struct Desk {
     mode: config::ReceptionMode,
@@ -168,6 +178,12 @@ impl Desk {
             reject_reason: None,
             payload: entry.encode_to_vec(),
         };
+        if record.payload.len() > MAX_ENTRY_BYTES {
+            return Err(ServiceError::EntryTooLarge {
+                bytes: record.payload.len(),
+                limit: MAX_ENTRY_BYTES,
+            });
+        }
         let yielded = store
             .write_yielding(vec![WriteOp::AppendReception(record.clone())])
             .await?;
@@ -571,4 +587,44 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(processing_result_message: String) -> Visit {
+        Visit {
+            result: QualificationResult {
+                processing_result_message,
+                ..Default::default()
+            },
+            source: ReceptionSource::Kiosk,
+            reader: "kiosk-1".into(),
+            terminal: String::new(),
+            check_id: "c1".into(),
+            received_at: clock::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upstream_result_too_large_for_the_list_is_refused_and_nothing_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("s.sqlite"),
+            shikaku_store::Durability::Normal,
+        )
+        .unwrap();
+        let desk = Desk::new(config::ReceptionMode::Manual, None, None);
+        let error = desk
+            .append(&store, visit("x".repeat(MAX_ENTRY_BYTES)))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ServiceError::EntryTooLarge { limit, .. } if limit == MAX_ENTRY_BYTES));
+        let today = iso(clock::now().date_naive());
+        assert!(desk.list(&store, &today, None).await.unwrap().is_empty());
+
+        let entry = desk.append(&store, visit("x".repeat(1000))).await.unwrap();
+        assert_eq!(entry.id, 1, "the refused visit took no 受付番号");
+    }
 }
