@@ -10,6 +10,7 @@ pub mod certificate;
 pub mod clock;
 pub mod codes;
 pub mod patient;
+pub mod plugin;
 pub mod reader;
 pub mod secret;
 pub mod upstream;

@@ -96,6 +96,31 @@ impl std::fmt::Debug for PluginHandle {
     }
 }
 
+impl shikaku_domain::plugin::LoadedPlugin for PluginHandle {
+    fn describe(&self) -> shikaku_domain::pb::Plugin {
+        use shikaku_domain::pb::PluginState as State;
+        let (state, failure) = match self.state() {
+            PluginState::Ready => (State::Ready, String::new()),
+            PluginState::Failed(why) => (State::Failed, why),
+        };
+        shikaku_domain::pb::Plugin {
+            name: self.info.name.clone(),
+            kind: self.info.kind as i32,
+            version: self.info.version.clone(),
+            state: state as i32,
+            source: self.info.source.clone(),
+            failure,
+        }
+    }
+
+    fn failed(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'static>> {
+        let mut state = self.watch_state();
+        Box::pin(async move { state.wait_for(|s| *s != PluginState::Ready).await.is_ok() })
+    }
+}
+
 /// Copies a plugin's buffer into our memory and gives the original back to the plugin.
 ///
 /// # Safety
