@@ -601,7 +601,11 @@ async fn a_reception_entry_with_every_field_at_its_maximum_stays_under_its_bound
         .entry
         .unwrap();
     assert_eq!(entry.candidates.len(), 5, "at most five candidates");
-    assert_eq!(entry.terminal.len(), 64, "the claimed terminal is cut at 64");
+    assert_eq!(
+        entry.terminal.len(),
+        64,
+        "the claimed terminal is cut at 64"
+    );
 
     let mut request = tonic::Request::new(RejectReceptionRequest {
         entry: today(entry.id),

@@ -10,8 +10,8 @@ use clap::Parser;
 use figment::Figment;
 use figment::providers::Serialized;
 use serde::Serialize;
+use shikaku_daemon::WiringError;
 use shikaku_daemon::config::{Config, LogFormat};
-use shikaku_daemon::{Daemon, DaemonError};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: answering a check allocates and frees many small strings, and with glibc's allocator
@@ -74,13 +74,13 @@ async fn shutdown_signal() {
     notify::send("STOPPING=1");
 }
 
-async fn run(config: Config) -> Result<(), DaemonError> {
+async fn run(config: Config) -> Result<(), WiringError> {
     let (listener, addr) = shikaku_daemon::server::listen(config.listen).await?;
-    let daemon = Daemon::build(&config)?;
+    let daemon = shikaku_daemon::wire(&config)?.daemon;
     let upstream = daemon.upstream_name();
     tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, "shikakud serving");
     notify::ready();
-    daemon.serve(listener, shutdown_signal()).await
+    Ok(daemon.serve(listener, shutdown_signal()).await?)
 }
 
 /// Raises the soft limit on open files to the hard one: each client connection is a descriptor,

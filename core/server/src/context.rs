@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shikaku_domain::pb::{Plugin, PluginKind, PluginState};
+use shikaku_domain::plugin::LoadedPlugin;
 use shikaku_domain::reader::{CardReader, ReaderError};
 use shikaku_domain::upstream::Upstream;
-use shikaku_plugin_host::PluginHandle;
 use shikaku_store::Store;
 
 use crate::workflow::{bulk, reception};
@@ -19,7 +19,7 @@ pub enum PluginEntry {
         name: &'static str,
         kind: PluginKind,
     },
-    Loaded(Arc<PluginHandle>),
+    Loaded(Arc<dyn LoadedPlugin>),
 }
 
 impl PluginEntry {
@@ -33,20 +33,7 @@ impl PluginEntry {
                 source: "embedded".into(),
                 failure: String::new(),
             },
-            PluginEntry::Loaded(handle) => {
-                let (state, failure) = match handle.state() {
-                    shikaku_plugin_host::PluginState::Ready => (PluginState::Ready, String::new()),
-                    shikaku_plugin_host::PluginState::Failed(why) => (PluginState::Failed, why),
-                };
-                Plugin {
-                    name: handle.info.name.clone(),
-                    kind: handle.info.kind as i32,
-                    version: handle.info.version.clone(),
-                    state: state as i32,
-                    source: handle.info.source.clone(),
-                    failure,
-                }
-            }
+            PluginEntry::Loaded(plugin) => plugin.describe(),
         }
     }
 }

@@ -620,7 +620,9 @@ mod tests {
             .append(&store, visit("x".repeat(MAX_ENTRY_BYTES)))
             .await
             .unwrap_err();
-        assert!(matches!(error, ServiceError::EntryTooLarge { limit, .. } if limit == MAX_ENTRY_BYTES));
+        assert!(
+            matches!(error, ServiceError::EntryTooLarge { limit, .. } if limit == MAX_ENTRY_BYTES)
+        );
         let today = iso(clock::now().date_naive());
         assert!(desk.list(&store, &today, None).await.unwrap().is_empty());
 

@@ -15,12 +15,8 @@ use shikaku_domain::pb::visual_check_password_service_server::VisualCheckPasswor
 use shikaku_domain::pb::{FILE_DESCRIPTOR_SET, PluginKind};
 use shikaku_domain::reader::CardReader;
 use shikaku_domain::upstream::Upstream;
-use shikaku_plugin_host::{Loaded, PluginHandle, PluginSpec};
-use shikaku_simulator::{SimulatedReaders, Simulator, SimulatorConfig};
 use shikaku_store::Store;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::transport::Server;
 
 use crate::config::{Config, Durability};
@@ -41,8 +37,6 @@ pub enum DaemonError {
     Config(#[from] crate::config::ConfigError),
     #[error("store: {0}")]
     Store(#[from] shikaku_store::StoreError),
-    #[error("simulator: {0}")]
-    Simulator(#[from] shikaku_simulator::SimulatorError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -51,10 +45,6 @@ pub enum DaemonError {
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
-    Plugin(#[from] shikaku_plugin_host::LoadError),
-    #[error("plugin {0}: a second upstream plugin; configure one upstream")]
-    TwoUpstreams(String),
-    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("audit key: {0}")]
     AuditKey(std::io::Error),
@@ -62,10 +52,6 @@ pub enum DaemonError {
         "refusing to serve plaintext on {0}, which is not a loopback address: run `shikaku tls init --data-dir DIR` for this data directory first, so clients must present certificates"
     )]
     PlaintextOnNetwork(SocketAddr),
-    #[error(
-        "refusing to answer clients on {0} with the embedded simulator's made-up results: configure an upstream plugin, or set [simulator] on_network = true for a demonstration"
-    )]
-    SimulatorOnNetwork(SocketAddr),
 }
 
 /// Binds the gRPC listener, first of all, so a port in use fails the start before anything
@@ -77,6 +63,14 @@ pub async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Daemo
     Ok((listener, local))
 }
 
+/// What the binary plugs into the server: the upstream, the readers, and the plugins to report.
+pub struct Parts {
+    pub upstream: Arc<dyn Upstream>,
+    /// Each reader plugin by name (the embedded simulated readers among them, when served).
+    pub readers: Vec<(String, Arc<dyn CardReader>)>,
+    pub plugins: Vec<PluginEntry>,
+}
+
 /// The daemon's parts, built and ready to serve.
 pub struct Daemon {
     context: Arc<Context>,
@@ -85,125 +79,40 @@ pub struct Daemon {
     policy: Arc<crate::auth::Policy>,
     limits: crate::config::Limits,
     readers: Arc<Readers>,
-    /// The simulated readers, so tests and demos can place and take away virtual cards.
-    pub simulated_readers: Arc<SimulatedReaders>,
-    /// The embedded simulator, so tests and demos can play the terminal's face-auth reader;
-    /// `None` when an upstream plugin replaces it.
-    pub simulator: Option<Arc<Simulator>>,
     retention: crate::config::RetentionConfig,
 }
 
-/// The plugins named in the config, loaded and sorted by kind.
-struct LoadedPlugins {
-    upstream: Option<Arc<dyn Upstream>>,
-    readers: Vec<(String, Arc<dyn CardReader>)>,
-    handles: Vec<Arc<PluginHandle>>,
-}
-
-fn load_plugins(config: &Config) -> Result<LoadedPlugins, DaemonError> {
-    let mut loaded = LoadedPlugins {
-        upstream: None,
-        readers: Vec::new(),
-        handles: Vec::new(),
-    };
-    for p in &config.plugins {
-        let spec = PluginSpec {
-            path: p.path.clone(),
-            sha256: p.sha256.clone(),
-            kind: p.kind.map(|k| k.as_str().to_owned()),
-            config: serde_json::Value::Object(p.config.clone()),
-            max_concurrency: p.max_concurrency,
-            timeout: Duration::from_millis(p.timeout_ms),
-            grace: Duration::from_millis(p.grace_ms),
-        };
-        let plugin = shikaku_plugin_host::load(&spec)?;
-        loaded.handles.push(plugin.handle().clone());
-        match plugin {
-            Loaded::CardReader(r) | Loaded::SmartphoneReader(r) => {
-                loaded.readers.push((r.handle().info.name.clone(), r));
-            }
-            Loaded::Upstream(u) => {
-                if loaded.upstream.is_some() {
-                    return Err(DaemonError::TwoUpstreams(u.handle().info.source.clone()));
-                }
-                loaded.upstream = Some(u);
-            }
-        }
-    }
-    Ok(loaded)
-}
-
 impl Daemon {
-    pub fn build(config: &Config) -> Result<Self, DaemonError> {
+    /// Builds the server. `plug` is called once the listener's security is settled and the data
+    /// directory is secured, so whatever it opens there is the daemon user's alone.
+    pub fn build<E: From<DaemonError>>(
+        config: &Config,
+        plug: impl FnOnce() -> Result<Parts, E>,
+    ) -> Result<Self, E> {
         let durability = match config.store.durability {
             Durability::Full => shikaku_store::Durability::Full,
             Durability::Normal => shikaku_store::Durability::Normal,
         };
-        let (tls, revocations) = match crate::tls::acceptor(&config.data_dir)? {
-            Some((acceptor, revocations)) => (Some(acceptor), Some(revocations)),
-            None => (None, None),
-        };
-        let on_network = !config.listen.ip().is_loopback();
-        if on_network && tls.is_none() {
-            return Err(DaemonError::PlaintextOnNetwork(config.listen));
+        let (tls, revocations) =
+            match crate::tls::acceptor(&config.data_dir).map_err(DaemonError::from)? {
+                Some((acceptor, revocations)) => (Some(acceptor), Some(revocations)),
+                None => (None, None),
+            };
+        if !config.listen.ip().is_loopback() && tls.is_none() {
+            return Err(DaemonError::PlaintextOnNetwork(config.listen).into());
         }
         // Personal data at rest is for shikakud's user alone: the directory 0700, its files 0600.
-        for fixed in shikaku_store::secure_data_dir(&config.data_dir)? {
+        for fixed in shikaku_store::secure_data_dir(&config.data_dir).map_err(DaemonError::from)? {
             tracing::warn!("{fixed}");
         }
-        let store = Store::open(&config.data_dir.join("shikaku.sqlite"), durability)?;
-        let s = &config.simulator;
-        let sim_config = SimulatorConfig {
-            fixture: s.fixture.clone(),
-            state_path: config.data_dir.join("simulator.sqlite"),
-            activation_delay: Duration::from_secs(s.activation_delay_secs),
-            max_pending_devices: s.max_pending_devices,
-            hash_memory_kib: s.hash_memory_kib,
-            hash_passes: s.hash_passes,
-        };
-        let loaded = load_plugins(config)?;
-        let (upstream, simulator, simulated_readers): (Arc<dyn Upstream>, _, _) = match loaded
-            .upstream
-        {
-            Some(upstream) => (
-                upstream,
-                None,
-                shikaku_simulator::build_readers(s.fixture.as_deref())?,
-            ),
-            None if on_network && !s.on_network => {
-                return Err(DaemonError::SimulatorOnNetwork(config.listen));
-            }
-            None => {
-                tracing::warn!(
-                    "answering with the embedded OQS simulator: every result is made up (configure an upstream plugin for real checks)"
-                );
-                let (simulator, readers) = shikaku_simulator::build(&sim_config)?;
-                (simulator.clone(), Some(simulator), readers)
-            }
-        };
-        let mut entries = Vec::new();
-        if simulator.is_some() {
-            entries.push(PluginEntry::Embedded {
-                name: "simulator",
-                kind: PluginKind::Upstream,
-            });
-        }
-        let mut reader_plugins: Vec<(String, Arc<dyn CardReader>)> = Vec::new();
-        if s.readers {
-            entries.push(PluginEntry::Embedded {
-                name: "simulated-reader",
-                kind: PluginKind::CardReader,
-            });
-            reader_plugins.push(("simulated-reader".to_owned(), simulated_readers.clone()));
-        }
-        reader_plugins.extend(loaded.readers);
-        entries.extend(loaded.handles.into_iter().map(PluginEntry::Loaded));
-        let readers = Arc::new(Readers::new(reader_plugins));
+        let store = Store::open(&config.data_dir.join("shikaku.sqlite"), durability)
+            .map_err(DaemonError::from)?;
+        let parts = plug()?;
         let context = Arc::new(Context {
             reception: reception::Desk::new(
                 config.reception.mode,
                 config.facility_code.as_deref(),
-                upstream.subscribe(),
+                parts.upstream.subscribe(),
             ),
             bulk: bulk::Jobs::new(config.bulk.concurrency),
             pin_guard: Default::default(),
@@ -212,8 +121,8 @@ impl Daemon {
             people: crate::audit::PersonKey::load_or_create(&config.data_dir)
                 .map_err(DaemonError::AuditKey)?,
             store,
-            upstream,
-            plugins: entries,
+            upstream: parts.upstream,
+            plugins: parts.plugins,
             check_timeout: config.check_timeout(),
             shutdown: tokio::sync::watch::channel(false).0,
         });
@@ -226,9 +135,7 @@ impl Daemon {
                 config.rate_limits,
                 revocations.map(crate::auth::LiveRevocations::new),
             )),
-            readers,
-            simulated_readers,
-            simulator,
+            readers: Arc::new(Readers::new(parts.readers)),
             retention: config.retention,
         })
     }
@@ -238,12 +145,9 @@ impl Daemon {
         self.context
             .plugins
             .iter()
-            .find_map(|p| match p {
-                PluginEntry::Loaded(h) if h.info.kind == PluginKind::Upstream as u32 => {
-                    Some(format!("plugin {} ({})", h.info.name, h.info.source))
-                }
-                _ => None,
-            })
+            .map(PluginEntry::to_proto)
+            .find(|p| p.source != "embedded" && p.kind == PluginKind::Upstream as i32)
+            .map(|p| format!("plugin {} ({})", p.name, p.source))
             .unwrap_or_else(|| "embedded simulator".into())
     }
 
@@ -330,22 +234,19 @@ impl Daemon {
 /// NOT_SERVING when it fails. A failed upstream also takes down the services that need it.
 async fn watch_plugin_health(ctx: &Arc<Context>, reporter: &tonic_health::server::HealthReporter) {
     for entry in &ctx.plugins {
-        let PluginEntry::Loaded(handle) = entry else {
+        let PluginEntry::Loaded(plugin) = entry else {
             continue;
         };
-        let service = format!("shikaku.plugin.{}", handle.info.name);
+        let described = plugin.describe();
+        let service = format!("shikaku.plugin.{}", described.name);
         reporter
             .set_service_status(&service, tonic_health::ServingStatus::Serving)
             .await;
-        let is_upstream = handle.info.kind == PluginKind::Upstream as u32;
-        let mut state = handle.watch_state();
+        let is_upstream = described.kind == PluginKind::Upstream as i32;
+        let failed = plugin.failed();
         let reporter = reporter.clone();
         tokio::spawn(async move {
-            if state
-                .wait_for(|s| *s != shikaku_plugin_host::PluginState::Ready)
-                .await
-                .is_err()
-            {
+            if !failed.await {
                 return;
             }
             reporter
@@ -363,50 +264,5 @@ async fn watch_plugin_health(ctx: &Arc<Context>, reporter: &tonic_health::server
                     .await;
             }
         });
-    }
-}
-
-/// A daemon serving in the background: for tests and for embedding.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub simulated_readers: Arc<SimulatedReaders>,
-    pub simulator: Option<Arc<Simulator>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), DaemonError>>,
-}
-
-impl Running {
-    /// Builds the daemon from `config` and serves on `config.listen` (port 0 picks a free port).
-    pub async fn start(config: &Config) -> Result<Self, DaemonError> {
-        let (listener, addr) = listen(config.listen).await?;
-        let daemon = Daemon::build(config)?;
-        let simulated_readers = daemon.simulated_readers.clone();
-        let simulator = daemon.simulator.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(daemon.serve(listener, async {
-            let _ = stopped.await;
-        }));
-        Ok(Self {
-            addr,
-            simulated_readers,
-            simulator,
-            stop: Some(stop),
-            task,
-        })
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops serving and waits for in-flight calls to finish.
-    pub async fn stop(mut self) -> Result<(), DaemonError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match (&mut self.task).await {
-            Ok(r) => r,
-            Err(_) => Ok(()),
-        }
     }
 }
