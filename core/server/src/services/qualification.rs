@@ -15,10 +15,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::card_check;
 use crate::audit::{Caller, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::validate::validate_numbers;
+use crate::workflow::card_check;
 
 pub struct Qualification(pub Arc<Context>, pub Arc<Readers>);
 
@@ -81,7 +81,8 @@ impl QualificationService for Qualification {
             "card",
             async |caller, mut req, note| {
                 note.subject = new_id("chk");
-                let (_, result) = card_check(ctx, &self.1, caller, note, &mut req).await?;
+                let (_, result) =
+                    card_check::for_request(ctx, &self.1, caller, note, &mut req).await?;
                 note.detail = result.validity_code.clone();
                 Ok(finish_result(result, &note.subject))
             },

@@ -20,11 +20,11 @@ use shikaku_domain::{ValueError, clock};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::card_check;
 use crate::audit::{self, Caller, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
 use crate::validate::{Page, day, patient_number, reference, under_card};
+use crate::workflow::card_check;
 use crate::workflow::reception::{self, Desk, Visit};
 
 /// How an entry is named on its audit line, as the client gave it.
@@ -66,7 +66,7 @@ impl ReceptionService for Receptions {
                         ValueError::Rule("the card check to run is required".into()),
                     )
                 })?;
-                let checked = card_check(ctx, &self.1, caller, note, &mut card).await;
+                let checked = card_check::for_request(ctx, &self.1, caller, note, &mut card).await;
                 let (reader, mut result) = checked.map_err(|e| match e {
                     ServiceError::Invalid(errors) => under_card(errors),
                     other => other,

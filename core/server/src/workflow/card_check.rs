@@ -11,14 +11,16 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use shikaku_domain::certificate::{CertificateInfo, classify_expiry};
 use shikaku_domain::clock;
-use shikaku_domain::pb::{ConsentChoices, Medium, QualificationResult};
+use shikaku_domain::pb::{CheckByCardRequest, ConsentChoices, Medium, QualificationResult};
 use shikaku_domain::reader::{CardSession, ReaderError, sha256_digest_info};
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
 use shikaku_domain::upstream::{CardCheck, Evidence, Upstream, UpstreamError};
 use shikaku_domain::values::AccountId;
 
+use crate::audit::{Caller, Note};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
+use crate::validate::validate_card;
 
 /// The identity method, validated.
 #[derive(Debug)]
@@ -215,8 +217,35 @@ pub fn confirmation_date(s: &str) -> Result<NaiveDate, shikaku_domain::ValueErro
     }
 }
 
-/// Runs a validated card check on its reader: the one path CheckByCard and CheckIn share.
-pub async fn run_card_check(
+/// The card check CheckByCard and CheckIn both run, from their request: validate (taking the secrets out of the
+/// request), keep a kiosk to its own readers, check, and note the method and the person for the
+/// audit line. Answers the reader and the result.
+pub async fn for_request(
+    ctx: &Context,
+    readers: &Arc<Readers>,
+    caller: &Caller,
+    note: &mut Note,
+    card: &mut CheckByCardRequest,
+) -> Result<(String, QualificationResult), ServiceError> {
+    let validated = validate_card(card);
+    if let Ok((_, identity, _)) = &validated {
+        note.method = identity.method_name();
+    }
+    let (reader, identity, date) = validated?;
+    if !caller.may_use_reader(&reader) {
+        return Err(ServiceError::ReaderNotAllowed {
+            client: caller.client.clone(),
+            reader,
+        });
+    }
+    let consents = card.consents.take().unwrap_or_default();
+    let result = run_card_check(ctx, readers, &reader, identity, consents, date).await?;
+    note.person = ctx.people.of_result(&result);
+    Ok((reader, result))
+}
+
+/// Runs a validated card check on its reader.
+async fn run_card_check(
     ctx: &Context,
     readers: &Arc<Readers>,
     reader: &str,
