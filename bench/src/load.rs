@@ -79,7 +79,7 @@ enum Target {
 
 const CHECK_BY_NUMBERS: &str = "/shikaku.v1.QualificationService/CheckByInsuranceNumbers";
 
-/// The part of a `CheckResponse` the load generator checks, with the same field numbers. prost
+/// The part of a `CheckByInsuranceNumbersResponse` the load generator checks, with the same field numbers. prost
 /// steps over the other fields without building them: decoding a whole `QualificationResult`
 /// (some 30 strings) took the load generator's one core to its limit at 20k/s, and its backlog
 /// was then counted as shikakud's latency.

@@ -174,10 +174,12 @@ async fn watcher(channel: Channel, reconnect: Duration, until: Instant) -> BTree
         };
         let mut stream = stream.into_inner();
         let session_end = (Instant::now() + reconnect).min(end);
-        while let Ok(Ok(Some(entry))) =
+        while let Ok(Ok(Some(message))) =
             tokio::time::timeout_at(session_end.into(), stream.message()).await
         {
-            seen.insert(entry.id);
+            if let Some(entry) = message.entry {
+                seen.insert(entry.id);
+            }
         }
     }
     seen

@@ -100,8 +100,9 @@ function watch() {
     setTimeout(watch, backoff);
     backoff = Math.min(backoff * 2, 5000);
   };
-  call.on("data", (entry) => {
+  call.on("data", ({ entry }) => {
     backoff = 100;
+    if (!entry) return;
     const id = BigInt(entry.id);
     if (id <= last) return;
     process.stdout.write(

@@ -104,9 +104,10 @@ def main():
             with channel_for(target, args) as channel:
                 stub = reception_pb2_grpc.ReceptionServiceStub(channel)
                 request = reception_pb2.WatchReceptionsRequest(date=args.date, after_id=last)
-                for entry in stub.WatchReceptions(request):
+                for message in stub.WatchReceptions(request):
                     backoff = 0.1
-                    if entry.id <= last:
+                    entry = message.entry
+                    if not message.HasField("entry") or entry.id <= last:
                         continue
                     print(line(entry), flush=True)
                     last = entry.id

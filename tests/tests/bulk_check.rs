@@ -7,9 +7,9 @@ use std::time::Duration;
 use shikaku_tests::pb::bulk_check_item::Target;
 use shikaku_tests::pb::link_patient_request::Person;
 use shikaku_tests::pb::{
-    BulkCheckItem, BulkCheckProgress, BulkCheckState, BulkItemState,
-    CheckByInsuranceNumbersRequest, GetBulkCheckResultsRequest, LinkPatientRequest, LinkedPerson,
-    ListBulkChecksRequest, Sex, StartBulkCheckRequest, Validity, WatchBulkCheckRequest,
+    BulkCheckItem, BulkCheckState, BulkItemState, CheckByInsuranceNumbersRequest,
+    GetBulkCheckResultsRequest, LinkPatientRequest, LinkedPerson, ListBulkChecksRequest, Sex,
+    StartBulkCheckRequest, Validity, WatchBulkCheckRequest, WatchBulkCheckResponse,
 };
 use shikaku_tests::{TestDaemon, bin, reason, violations};
 use tonic::Code;
@@ -131,7 +131,7 @@ async fn link_taro(d: &TestDaemon) {
 }
 
 /// Follows a job's progress to its end (bounded at 60 s).
-async fn follow(d: &TestDaemon, job_id: &str) -> Vec<BulkCheckProgress> {
+async fn follow(d: &TestDaemon, job_id: &str) -> Vec<WatchBulkCheckResponse> {
     let mut stream = d
         .bulk()
         .watch_bulk_check(WatchBulkCheckRequest {

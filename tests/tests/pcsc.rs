@@ -14,7 +14,7 @@ use shikaku_tests::pb::reader_event::Kind;
 use shikaku_tests::pb::{
     CheckByCardRequest, FaceIdentity, IdentityMethod, IssueVisualCheckPasswordRequest,
     ListPluginsRequest, ListReadersRequest, Medium, PinIdentity, PluginKind, PluginState,
-    QualificationResult, ReaderEvent, Validity, VisualCheckIdentity, WatchReadersRequest,
+    QualificationResult, Validity, VisualCheckIdentity, WatchReadersRequest, WatchReadersResponse,
 };
 use shikaku_tests::{TestDaemon, bin, plugin, reason, test_config};
 use shikaku_vcard::{InsertOptions, Rig};
@@ -358,7 +358,7 @@ async fn two_readers_serve_two_clients_at_once() {
 
 /// The next event about `reader`, skipping other readers' (none is expected with the filter).
 async fn next_about(
-    events: &mut tonic::Streaming<ReaderEvent>,
+    events: &mut tonic::Streaming<WatchReadersResponse>,
     reader: &str,
 ) -> (Kind, bool, bool) {
     loop {
@@ -366,7 +366,9 @@ async fn next_about(
             .await
             .expect("an event within the wait")
             .expect("the stream is open")
-            .unwrap();
+            .unwrap()
+            .event
+            .expect("each message holds an event");
         let r = e.reader.as_ref().unwrap();
         if r.name == reader {
             assert_eq!(r.plugin, "pcsc");

@@ -36,7 +36,7 @@ async fn list_and_watch() {
         .into_inner();
     // First the state now, one event per reader.
     for _ in 0..readers.len() {
-        let e = events.next().await.unwrap().unwrap();
+        let e = events.next().await.unwrap().unwrap().event.unwrap();
         assert!(e.initial);
         assert_eq!(e.kind(), Kind::ReaderAdded);
     }
@@ -45,12 +45,12 @@ async fn list_and_watch() {
         .simulated_readers
         .insert("sim-empty", "taro")
         .unwrap();
-    let e = events.next().await.unwrap().unwrap();
+    let e = events.next().await.unwrap().unwrap().event.unwrap();
     assert_eq!(
         (e.kind(), e.reader.unwrap().name.as_str()),
         (Kind::CardRemoved, "sim-taro")
     );
-    let e = events.next().await.unwrap().unwrap();
+    let e = events.next().await.unwrap().unwrap().event.unwrap();
     assert_eq!(
         (e.kind(), e.reader.as_ref().unwrap().name.as_str()),
         (Kind::CardInserted, "sim-empty")

@@ -10,7 +10,7 @@ use shikaku_tests::pb::{
     AcceptReceptionRequest, CheckByCardRequest, CheckInRequest, CheckInResponse, KioskInstruction,
     LinkPatientRequest, LinkedPerson, ListPatientLinksRequest, ListReceptionsRequest, PatientMatch,
     PinIdentity, ReceptionEntry, ReceptionMode, ReceptionRef, ReceptionSource, ReceptionStatus,
-    RejectReceptionRequest, RemovePatientLinkRequest, Sex, Validity, WatchReceptionsRequest,
+    RejectReceptionRequest, RemovePatientLinkRequest, Sex, Validity, WatchReceptionsRequest, WatchReceptionsResponse,
 };
 use shikaku_tests::{TestDaemon, reason, violations};
 use tonic::{Code, Streaming};
@@ -59,15 +59,17 @@ fn today(id: u64) -> Option<ReceptionRef> {
 }
 
 /// The next entry of a watch, failing the test if none comes within 10 s.
-async fn next(stream: &mut Streaming<ReceptionEntry>) -> ReceptionEntry {
+async fn next(stream: &mut Streaming<WatchReceptionsResponse>) -> ReceptionEntry {
     tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("an entry within 10 s")
         .expect("the stream is healthy")
         .expect("the stream is open")
+        .entry
+        .expect("each message holds an entry")
 }
 
-async fn watch(d: &TestDaemon, after_id: u64) -> Streaming<ReceptionEntry> {
+async fn watch(d: &TestDaemon, after_id: u64) -> Streaming<WatchReceptionsResponse> {
     d.reception()
         .watch_receptions(WatchReceptionsRequest {
             date: String::new(),

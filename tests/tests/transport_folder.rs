@@ -140,6 +140,8 @@ async fn card_checks_are_unimplemented_and_face_results_reach_the_reception_list
             .await
             .expect("a face result within 10 s")
             .unwrap()
+            .unwrap()
+            .entry
             .unwrap();
         watched.push(entry);
     }
@@ -204,7 +206,7 @@ async fn new_result_fields_arrive_over_grpc_from_face_files() {
                 .expect("a face result within 10 s")
                 .unwrap()
                 .unwrap();
-            results.push(entry.result.unwrap());
+            results.push(entry.entry.unwrap().result.unwrap());
         }
         let find = |what: &str, f: &dyn Fn(&pb::QualificationResult) -> bool| {
             results
@@ -630,7 +632,7 @@ fn journal(data: &Path) -> Vec<String> {
 }
 
 /// A check sent to a daemon that is then killed: its error, once the call ends.
-fn send_check(p: &Process) -> tokio::task::JoinHandle<Result<pb::CheckResponse, tonic::Status>> {
+fn send_check(p: &Process) -> tokio::task::JoinHandle<Result<pb::CheckByInsuranceNumbersResponse, tonic::Status>> {
     let url = p.url.clone();
     tokio::spawn(async move {
         pb::qualification_service_client::QualificationServiceClient::connect(url)

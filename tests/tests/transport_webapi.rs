@@ -99,7 +99,7 @@ async fn rig(encoding: Encoding, trust: Trust, timeout_ms: u64, extra: serde_jso
 
 async fn card_check(
     d: &TestDaemon,
-) -> Result<tonic::Response<shikaku_tests::pb::CheckResponse>, tonic::Status> {
+) -> Result<tonic::Response<shikaku_tests::pb::CheckByCardResponse>, tonic::Status> {
     d.qualification()
         .check_by_card(CheckByCardRequest {
             reader: "sim-taro".into(),

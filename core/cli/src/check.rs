@@ -90,7 +90,7 @@ const VISUAL_CHECK_PASSWORD: SecretSource = SecretSource {
 
 pub async fn run(command: CheckCommand, channel: Channel, format: Format) -> Result<(), CliError> {
     let mut client = QualificationServiceClient::new(channel);
-    let response = match command {
+    match command {
         CheckCommand::Numbers(args) => {
             let request = CheckByInsuranceNumbersRequest {
                 insurer_number: args.insurer,
@@ -101,7 +101,8 @@ pub async fn run(command: CheckCommand, channel: Channel, format: Format) -> Res
                 limit_certificate_consent: args.limit_consent,
                 confirmation_date: args.date.unwrap_or_default(),
             };
-            client.check_by_insurance_numbers(request).await?
+            let response = client.check_by_insurance_numbers(request).await?;
+            output::print(format, response.get_ref(), |r| render_check(r.result.as_ref()))
         }
         CheckCommand::Card(args) => {
             let request = CheckByCardRequest {
@@ -113,10 +114,10 @@ pub async fn run(command: CheckCommand, channel: Channel, format: Format) -> Res
                 }),
                 confirmation_date: args.date.unwrap_or_default(),
             };
-            client.check_by_card(request).await?
+            let response = client.check_by_card(request).await?;
+            output::print(format, response.get_ref(), |r| render_check(r.result.as_ref()))
         }
-    };
-    output::print(format, response.get_ref(), render_check)
+    }
 }
 
 /// Builds the identity, reading the secret it needs; clap has made sure exactly one flag is set.

@@ -39,8 +39,12 @@ pub async fn run(
             tokio::pin!(ctrl_c);
             loop {
                 tokio::select! {
-                    event = events.message() => match event? {
-                        Some(event) => output::print_line(format, &event, render_event)?,
+                    message = events.message() => match message? {
+                        Some(message) => {
+                            if let Some(event) = &message.event {
+                                output::print_line(format, event, render_event)?;
+                            }
+                        }
                         None => return Ok(()),
                     },
                     // Ctrl-C is how a person ends the watch, so it is a success.

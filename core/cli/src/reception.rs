@@ -191,8 +191,12 @@ pub async fn run(
             tokio::pin!(ctrl_c);
             loop {
                 tokio::select! {
-                    entry = entries.message() => match entry? {
-                        Some(entry) => output::print_line(format, &entry, render_line)?,
+                    message = entries.message() => match message? {
+                        Some(message) => {
+                            if let Some(entry) = &message.entry {
+                                output::print_line(format, entry, render_line)?;
+                            }
+                        }
                         None => return Ok(()),
                     },
                     _ = &mut ctrl_c => return Ok(()),

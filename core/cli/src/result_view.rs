@@ -2,7 +2,7 @@
 //! qualification OQS returned, showing every field it filled in.
 
 use shikaku_proto::v1::{
-    BackSideInfo, CardClass, CertificateState, CheckResponse, ConsentRecord, DiseaseCategory,
+    BackSideInfo, CardClass, CertificateState, ConsentRecord, DiseaseCategory,
     ElderlyRecipientCertificate, Expiry, IdentityMethod, LimitCategory, LimitCertificate,
     LimitCertificateClass, LossReason, MedicalAssistance, MedicalTicket, Medium, Qualification,
     QualificationResult, Relationship, Sex, SingleOrCombined, SpecificDiseaseCertificate,
@@ -11,8 +11,9 @@ use shikaku_proto::v1::{
 
 use crate::output::{Details, enum_text, enum_word, period, yes_no};
 
-pub fn render_check(response: &CheckResponse) -> String {
-    match &response.result {
+/// A check's answer, CheckByCardResponse's or CheckByInsuranceNumbersResponse's `result`.
+pub fn render_check(result: Option<&QualificationResult>) -> String {
+    match result {
         Some(result) => render_result(result),
         None => "the daemon returned no result".to_owned(),
     }

@@ -86,7 +86,8 @@ async fn run(args: Args) -> Result<(), String> {
         match stream {
             Ok(mut entries) => {
                 backoff = Duration::from_millis(100);
-                while let Ok(Some(entry)) = entries.message().await {
+                while let Ok(Some(message)) = entries.message().await {
+                    let Some(entry) = message.entry else { continue };
                     if entry.id <= last {
                         continue;
                     }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use shikaku_domain::pb::bulk_check_service_server::BulkCheckService;
 use shikaku_domain::pb::{
-    BulkCheckProgress, GetBulkCheckResultsRequest, GetBulkCheckResultsResponse,
-    ListBulkChecksRequest, ListBulkChecksResponse, StartBulkCheckRequest, StartBulkCheckResponse,
-    WatchBulkCheckRequest,
+    GetBulkCheckResultsRequest, GetBulkCheckResultsResponse, ListBulkChecksRequest,
+    ListBulkChecksResponse, StartBulkCheckRequest, StartBulkCheckResponse, WatchBulkCheckRequest,
+    WatchBulkCheckResponse,
 };
 use shikaku_domain::values::iso;
 use shikaku_domain::{Validator, ValueError};
@@ -36,7 +36,7 @@ fn job_id(s: &str) -> Result<String, ServiceError> {
 
 pub struct BulkChecks(pub Arc<Context>);
 
-type ProgressStream = StdPin<Box<dyn Stream<Item = Result<BulkCheckProgress, Status>> + Send>>;
+type ProgressStream = StdPin<Box<dyn Stream<Item = Result<WatchBulkCheckResponse, Status>> + Send>>;
 
 fn validate_start(req: &StartBulkCheckRequest) -> Result<(String, String), ServiceError> {
     let mut v = Validator::new();

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use shikaku_domain::clock;
 use shikaku_domain::pb::qualification_service_server::QualificationService;
 use shikaku_domain::pb::{
-    CheckByCardRequest, CheckByInsuranceNumbersRequest, CheckResponse, ListReadersRequest,
-    ListReadersResponse, QualificationResult, Reader, ReaderEvent, WatchReadersRequest,
-    reader_event,
+    CheckByCardRequest, CheckByCardResponse, CheckByInsuranceNumbersRequest,
+    CheckByInsuranceNumbersResponse, ListReadersRequest, ListReadersResponse, QualificationResult,
+    Reader, ReaderEvent, WatchReadersRequest, WatchReadersResponse, reader_event,
 };
 use shikaku_domain::reader::{ReaderEventKind, ReaderInfo};
 use tokio_stream::wrappers::BroadcastStream;
@@ -33,14 +33,16 @@ fn reader_pb(info: &ReaderInfo, plugin: &str, in_use: bool) -> Reader {
     }
 }
 
-fn finish_result(mut result: QualificationResult, check_id: &str) -> CheckResponse {
+fn finish_result(mut result: QualificationResult, check_id: &str) -> Option<QualificationResult> {
     result.check_id = check_id.to_owned();
-    CheckResponse {
-        result: Some(result),
-    }
+    Some(result)
 }
 
-type EventStream = StdPin<Box<dyn Stream<Item = Result<ReaderEvent, Status>> + Send>>;
+type EventStream = StdPin<Box<dyn Stream<Item = Result<WatchReadersResponse, Status>> + Send>>;
+
+fn event(event: ReaderEvent) -> WatchReadersResponse {
+    WatchReadersResponse { event: Some(event) }
+}
 
 /// Forwards `events` until the daemon shuts down or the client goes away.
 fn until_shutdown(
@@ -72,7 +74,7 @@ impl QualificationService for Qualification {
     async fn check_by_card(
         &self,
         request: Request<CheckByCardRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
+    ) -> Result<Response<CheckByCardResponse>, Status> {
         let ctx = &self.0;
         audited(
             &ctx.store,
@@ -84,7 +86,9 @@ impl QualificationService for Qualification {
                 let (_, result) =
                     card_check::for_request(ctx, &self.1, caller, note, &mut req).await?;
                 note.detail = result.validity_code.clone();
-                Ok(finish_result(result, &note.subject))
+                Ok(CheckByCardResponse {
+                    result: finish_result(result, &note.subject),
+                })
             },
         )
         .await
@@ -93,7 +97,7 @@ impl QualificationService for Qualification {
     async fn check_by_insurance_numbers(
         &self,
         request: Request<CheckByInsuranceNumbersRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
+    ) -> Result<Response<CheckByInsuranceNumbersResponse>, Status> {
         let ctx = &self.0;
         let (operation, method) = ("CheckByInsuranceNumbers", "insurance_numbers");
         audited(
@@ -108,7 +112,9 @@ impl QualificationService for Qualification {
                 note.person = ctx.people.person(insurer, symbol, &req.number, &req.branch);
                 let result = ctx.upstream.check_by_numbers(&check).await?;
                 note.detail = result.validity_code.clone();
-                Ok(finish_result(result, &note.subject))
+                Ok(CheckByInsuranceNumbersResponse {
+                    result: finish_result(result, &note.subject),
+                })
             },
         )
         .await
@@ -158,16 +164,16 @@ impl QualificationService for Qualification {
                 }
             };
             let at = clock::rfc3339(clock::now());
-            let initial: Vec<Result<ReaderEvent, Status>> = now
+            let initial: Vec<Result<WatchReadersResponse, Status>> = now
                 .iter()
                 .filter(|r| caller.may_use_reader(&r.name))
                 .map(|r| {
-                    Ok(ReaderEvent {
+                    Ok(event(ReaderEvent {
                         kind: reader_event::Kind::ReaderAdded as i32,
                         reader: Some(reader_pb(r, name, self.1.is_in_use(&r.name))),
                         initial: true,
                         at: at.clone(),
-                    })
+                    }))
                 })
                 .collect();
             let plugin_name = name.clone();
@@ -181,12 +187,12 @@ impl QualificationService for Qualification {
                     ReaderEventKind::CardInserted => reader_event::Kind::CardInserted,
                     ReaderEventKind::CardRemoved => reader_event::Kind::CardRemoved,
                 };
-                Some(Ok(ReaderEvent {
+                Some(Ok(event(ReaderEvent {
                     kind: kind as i32,
                     reader: Some(reader_pb(&e.reader, &plugin_name, false)),
                     initial: false,
                     at: clock::rfc3339(clock::now()),
-                }))
+                })))
             });
             streams.push(Box::pin(tokio_stream::iter(initial).chain(changes)));
         }

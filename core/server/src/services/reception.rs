@@ -11,9 +11,9 @@ use shikaku_domain::pb::reception_service_server::ReceptionService;
 use shikaku_domain::pb::{
     AcceptReceptionRequest, AcceptReceptionResponse, CheckInRequest, CheckInResponse,
     LinkPatientRequest, LinkPatientResponse, ListPatientLinksRequest, ListPatientLinksResponse,
-    ListReceptionsRequest, ListReceptionsResponse, ReceptionEntry, ReceptionRef, ReceptionSource,
-    ReceptionStatus, RejectReceptionRequest, RejectReceptionResponse, RemovePatientLinkRequest,
-    RemovePatientLinkResponse, WatchReceptionsRequest,
+    ListReceptionsRequest, ListReceptionsResponse, ReceptionRef, ReceptionSource, ReceptionStatus,
+    RejectReceptionRequest, RejectReceptionResponse, RemovePatientLinkRequest,
+    RemovePatientLinkResponse, WatchReceptionsRequest, WatchReceptionsResponse,
 };
 use shikaku_domain::values::iso;
 use shikaku_domain::{ValueError, clock};
@@ -42,7 +42,7 @@ impl Receptions {
     }
 }
 
-type EntryStream = StdPin<Box<dyn Stream<Item = Result<ReceptionEntry, Status>> + Send>>;
+type EntryStream = StdPin<Box<dyn Stream<Item = Result<WatchReceptionsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl ReceptionService for Receptions {
@@ -273,7 +273,10 @@ impl ReceptionService for Receptions {
         // Each entry's audit line is on disk before the entry goes out.
         let entries = reception::watch(ctx.clone(), date, last).then(move |entry| {
             let (ctx, caller) = (ctx.clone(), caller.clone());
-            async move { audit::delivered(&ctx, &caller, entry?).await }
+            async move {
+                let entry = audit::delivered(&ctx, &caller, entry?).await?;
+                Ok(WatchReceptionsResponse { entry: Some(entry) })
+            }
         });
         // The watch counts against the client until its stream is dropped.
         Ok(Response::new(Box::pin(entries.map(move |e| {

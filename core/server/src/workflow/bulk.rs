@@ -9,9 +9,8 @@ use prost::Message;
 use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::bulk_check_item::Target;
 use shikaku_domain::pb::{
-    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckMode, BulkCheckProgress,
-    BulkCheckState, BulkItemState, CheckByInsuranceNumbersRequest, ErrorReason,
-    QualificationResult,
+    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckMode, BulkCheckState, BulkItemState,
+    CheckByInsuranceNumbersRequest, ErrorReason, QualificationResult, WatchBulkCheckResponse,
 };
 use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
 use shikaku_domain::{ValueError, clock};
@@ -416,7 +415,7 @@ pub async fn create(
 pub fn watch(
     ctx: Arc<Context>,
     id: String,
-) -> ReceiverStream<Result<BulkCheckProgress, ServiceError>> {
+) -> ReceiverStream<Result<WatchBulkCheckResponse, ServiceError>> {
     let mut settled = ctx.bulk.settled.subscribe();
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -438,7 +437,7 @@ pub fn watch(
             // watcher waits for the second, so every update it sends advances.
             let between = !done && finished == job.total;
             if last.as_ref() != Some(&job) && !between {
-                let progress = BulkCheckProgress {
+                let progress = WatchBulkCheckResponse {
                     finished,
                     job: Some(job.clone()),
                 };
