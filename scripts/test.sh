@@ -4,9 +4,9 @@
 #     scripts/test.sh
 #
 # installs what the tests need (only what is missing), starts pcscd, and runs every check CI runs:
-# rustfmt, the systemd unit's security score, cargo deny, clippy, the whole test suite (the Python
-# and Node clients and the PC/SC tests included) and a brief fuzz run. CI (.ci/run) runs exactly
-# this. Run it as root or as a user who may sudo (apt-get and pcscd need root).
+# rustfmt, buf lint on the gRPC contract, the systemd unit's security score, cargo deny, clippy,
+# the whole test suite (the Python and Node clients and the PC/SC tests included) and a brief fuzz
+# run. CI (.ci/run) runs exactly this. Run it as root or as a user who may sudo (apt-get and pcscd need root).
 #
 # Environment: SHIKAKU_FUZZ_SECONDS (default 20) for the fuzz run.
 set -euo pipefail
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 started=$SECONDS
 step=0
-steps=9
+steps=10
 section() {
     step=$((step + 1))
     printf '\n==== [%d/%d] %s (%ds so far) ====\n' "$step" "$steps" "$*" "$((SECONDS - started))"
@@ -96,6 +96,19 @@ export SHIKAKU_REQUIRE_PCSCD=1
 
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+
+section "buf lint proto"
+# The gRPC contract against buf's STANDARD rules (proto/buf.yaml says which and why any is
+# excepted), with the buf CLI pinned in tools/buf (npm ships its binary; nothing else is fetched).
+buf_dir=tools/buf
+if [ "$buf_dir/node_modules/.package-lock.json" -nt "$buf_dir/package-lock.json" ]; then
+    echo "buf: node_modules up to date"
+else
+    (cd "$buf_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+buf="$buf_dir/node_modules/.bin/buf"
+"$buf" --version
+"$buf" lint proto
 
 section "systemd-analyze security deploy/shikakud.service"
 # The unit's exposure score (0 = locked down, 10 = exposed; 1.2 now); above 2.0 fails
