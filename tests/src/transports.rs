@@ -263,7 +263,7 @@ pub async fn assert_zipped_bulk_result_is_read(d: &TestDaemon, t: &Terminal) {
 pub async fn assert_upstream_ready(d: &TestDaemon, name: &str) {
     let plugins = d
         .plugins()
-        .list_plugins(pb::ListPluginsRequest {})
+        .list_plugins(pb::ListPluginsRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -300,3 +300,71 @@ async fn list_answers_come_in_pages() {
     assert_eq!(fields, ["page_size", "page_token"]);
     d.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn readers_and_plugins_come_in_pages_too() {
+    use shikaku_tests::pb::{ListPluginsRequest, ListReadersRequest};
+    let d = TestDaemon::start().await;
+    let (mut qualification, mut plugins) = (d.qualification(), d.plugins());
+    let all = qualification
+        .list_readers(ListReadersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.readers.len() > 1 && all.next_page_token.is_empty());
+    // One reader a page: every reader once, in the same order, then an empty token.
+    let (mut names, mut token) = (Vec::new(), String::new());
+    loop {
+        let page = qualification
+            .list_readers(ListReadersRequest {
+                page_size: 1,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.readers.len(), 1);
+        names.push(page.readers[0].name.clone());
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    let want: Vec<String> = all.readers.iter().map(|r| r.name.clone()).collect();
+    assert_eq!(names, want);
+    let e = qualification
+        .list_readers(ListReadersRequest {
+            page_size: 1001,
+            page_token: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = violations(&e).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["page_size", "page_token"]);
+
+    let all = plugins
+        .list_plugins(ListPluginsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!all.plugins.is_empty() && all.next_page_token.is_empty());
+    let first = plugins
+        .list_plugins(ListPluginsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.plugins, all.plugins[..1]);
+    assert_eq!(first.next_page_token.is_empty(), all.plugins.len() == 1);
+    let e = plugins
+        .list_plugins(ListPluginsRequest {
+            page_size: 5_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e)[0].0, "page_size");
+    d.running.stop().await.unwrap();
+}

@@ -318,7 +318,7 @@ async fn two_readers_serve_two_clients_at_once() {
 
     let readers = d
         .qualification()
-        .list_readers(ListReadersRequest {})
+        .list_readers(ListReadersRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -436,7 +436,7 @@ async fn the_smartphone_plugin_reads_phones_on_the_reader_it_serves() {
     .await;
     let plugins = d
         .plugins()
-        .list_plugins(ListPluginsRequest {})
+        .list_plugins(ListPluginsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -459,7 +459,7 @@ async fn the_smartphone_plugin_reads_phones_on_the_reader_it_serves() {
     );
     let readers = d
         .qualification()
-        .list_readers(ListReadersRequest {})
+        .list_readers(ListReadersRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -66,7 +66,7 @@ async fn every_operation_works_through_plugins_loaded_from_shared_libraries() {
 
     let plugins = d
         .plugins()
-        .list_plugins(ListPluginsRequest {})
+        .list_plugins(ListPluginsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -89,7 +89,7 @@ async fn every_operation_works_through_plugins_loaded_from_shared_libraries() {
 
     let readers = d
         .qualification()
-        .list_readers(ListReadersRequest {})
+        .list_readers(ListReadersRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -207,7 +207,7 @@ async fn a_panicking_plugin_fails_alone_and_the_daemon_keeps_serving() {
 
     let faulty = d
         .plugins()
-        .list_plugins(ListPluginsRequest {})
+        .list_plugins(ListPluginsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -233,7 +233,7 @@ async fn a_panicking_plugin_fails_alone_and_the_daemon_keeps_serving() {
     // Everything else still works, and the failed plugin's readers drop out of the list.
     let readers = d
         .qualification()
-        .list_readers(ListReadersRequest {})
+        .list_readers(ListReadersRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -10,7 +10,7 @@ async fn list_and_watch() {
     let d = TestDaemon::start().await;
     let readers = d
         .qualification()
-        .list_readers(ListReadersRequest {})
+        .list_readers(ListReadersRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -10,7 +10,8 @@ use shikaku_tests::pb::{
     AcceptReceptionRequest, CheckByCardRequest, CheckInRequest, CheckInResponse, KioskInstruction,
     LinkPatientRequest, LinkedPerson, ListPatientLinksRequest, ListReceptionsRequest, PatientMatch,
     PinIdentity, ReceptionEntry, ReceptionMode, ReceptionRef, ReceptionSource, ReceptionStatus,
-    RejectReceptionRequest, RemovePatientLinkRequest, Sex, Validity, WatchReceptionsRequest, WatchReceptionsResponse,
+    RejectReceptionRequest, RemovePatientLinkRequest, Sex, Validity, WatchReceptionsRequest,
+    WatchReceptionsResponse,
 };
 use shikaku_tests::{TestDaemon, reason, violations};
 use tonic::{Code, Streaming};

@@ -454,7 +454,9 @@ async fn a_stuck_request_does_not_hold_up_other_clients() {
     let quick = Duration::from_secs(1);
     let readers = tokio::time::timeout(
         quick,
-        rig.d.qualification().list_readers(ListReadersRequest {}),
+        rig.d
+            .qualification()
+            .list_readers(ListReadersRequest::default()),
     )
     .await
     .expect("ListReaders answers at once")
@@ -479,10 +481,13 @@ async fn a_stuck_request_does_not_hold_up_other_clients() {
     tokio::time::timeout(quick, rig.receptions())
         .await
         .expect("ListReceptions answers at once");
-    tokio::time::timeout(quick, rig.d.plugins().list_plugins(ListPluginsRequest {}))
-        .await
-        .expect("ListPlugins answers at once")
-        .unwrap();
+    tokio::time::timeout(
+        quick,
+        rig.d.plugins().list_plugins(ListPluginsRequest::default()),
+    )
+    .await
+    .expect("ListPlugins answers at once")
+    .unwrap();
     assert!(!stuck.is_finished(), "still waiting for the terminal");
     let e = stuck.await.unwrap().unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded);
@@ -632,7 +637,9 @@ fn journal(data: &Path) -> Vec<String> {
 }
 
 /// A check sent to a daemon that is then killed: its error, once the call ends.
-fn send_check(p: &Process) -> tokio::task::JoinHandle<Result<pb::CheckByInsuranceNumbersResponse, tonic::Status>> {
+fn send_check(
+    p: &Process,
+) -> tokio::task::JoinHandle<Result<pb::CheckByInsuranceNumbersResponse, tonic::Status>> {
     let url = p.url.clone();
     tokio::spawn(async move {
         pb::qualification_service_client::QualificationServiceClient::connect(url)

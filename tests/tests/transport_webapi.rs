@@ -288,7 +288,9 @@ async fn a_stuck_request_does_not_hold_up_other_clients() {
     let quick = Duration::from_secs(1);
     let readers = tokio::time::timeout(
         quick,
-        rig.d.qualification().list_readers(ListReadersRequest {}),
+        rig.d
+            .qualification()
+            .list_readers(ListReadersRequest::default()),
     )
     .await
     .expect("ListReaders answers at once")
@@ -300,10 +302,13 @@ async fn a_stuck_request_does_not_hold_up_other_clients() {
         .await
         .expect("CheckByCard answers at once");
     assert_eq!(card.unwrap_err().code(), Code::Unimplemented);
-    tokio::time::timeout(quick, rig.d.plugins().list_plugins(ListPluginsRequest {}))
-        .await
-        .expect("ListPlugins answers at once")
-        .unwrap();
+    tokio::time::timeout(
+        quick,
+        rig.d.plugins().list_plugins(ListPluginsRequest::default()),
+    )
+    .await
+    .expect("ListPlugins answers at once")
+    .unwrap();
     assert!(!stuck.is_finished(), "still waiting for the terminal");
     let e = stuck.await.unwrap().unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded);

@@ -102,7 +102,9 @@ pub async fn run(command: CheckCommand, channel: Channel, format: Format) -> Res
                 confirmation_date: args.date.unwrap_or_default(),
             };
             let response = client.check_by_insurance_numbers(request).await?;
-            output::print(format, response.get_ref(), |r| render_check(r.result.as_ref()))
+            output::print(format, response.get_ref(), |r| {
+                render_check(r.result.as_ref())
+            })
         }
         CheckCommand::Card(args) => {
             let request = CheckByCardRequest {
@@ -115,7 +117,9 @@ pub async fn run(command: CheckCommand, channel: Channel, format: Format) -> Res
                 confirmation_date: args.date.unwrap_or_default(),
             };
             let response = client.check_by_card(request).await?;
-            output::print(format, response.get_ref(), |r| render_check(r.result.as_ref()))
+            output::print(format, response.get_ref(), |r| {
+                render_check(r.result.as_ref())
+            })
         }
     }
 }

@@ -55,8 +55,21 @@ pub async fn run(
     match command {
         PluginsCommand::Check(args) => check(args, format).await,
         PluginsCommand::List => {
-            let response = client.list_plugins(ListPluginsRequest {}).await?;
-            output::print(format, response.get_ref(), render_plugins)
+            // Every page: the list is shown whole.
+            let mut list = client
+                .list_plugins(ListPluginsRequest::default())
+                .await?
+                .into_inner();
+            while !list.next_page_token.is_empty() {
+                let next = ListPluginsRequest {
+                    page_token: std::mem::take(&mut list.next_page_token),
+                    ..Default::default()
+                };
+                let page = client.list_plugins(next).await?.into_inner();
+                list.plugins.extend(page.plugins);
+                list.next_page_token = page.next_page_token;
+            }
+            output::print(format, &list, render_plugins)
         }
     }
 }

@@ -26,8 +26,21 @@ pub async fn run(
     let mut client = QualificationServiceClient::new(channel);
     match command {
         ReadersCommand::List => {
-            let response = client.list_readers(ListReadersRequest {}).await?;
-            output::print(format, response.get_ref(), render_readers)
+            // Every page: the list is shown whole.
+            let mut list = client
+                .list_readers(ListReadersRequest::default())
+                .await?
+                .into_inner();
+            while !list.next_page_token.is_empty() {
+                let next = ListReadersRequest {
+                    page_token: std::mem::take(&mut list.next_page_token),
+                    ..Default::default()
+                };
+                let page = client.list_readers(next).await?.into_inner();
+                list.readers.extend(page.readers);
+                list.next_page_token = page.next_page_token;
+            }
+            output::print(format, &list, render_readers)
         }
         ReadersCommand::Watch => {
             let mut events = client

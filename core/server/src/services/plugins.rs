@@ -7,6 +7,7 @@ use shikaku_domain::pb::{ListPluginsRequest, ListPluginsResponse};
 use tonic::{Request, Response, Status};
 
 use crate::context::{Context, PluginEntry};
+use crate::validate::Page;
 
 pub struct Plugins(pub Arc<Context>);
 
@@ -14,10 +15,15 @@ pub struct Plugins(pub Arc<Context>);
 impl PluginService for Plugins {
     async fn list_plugins(
         &self,
-        _: Request<ListPluginsRequest>,
+        request: Request<ListPluginsRequest>,
     ) -> Result<Response<ListPluginsResponse>, Status> {
+        let req = request.get_ref();
+        let page = Page::of(req.page_size, &req.page_token)?;
+        let (plugins, next_page_token) =
+            page.take(self.0.plugins.iter().map(PluginEntry::to_proto).collect());
         Ok(Response::new(ListPluginsResponse {
-            plugins: self.0.plugins.iter().map(PluginEntry::to_proto).collect(),
+            plugins,
+            next_page_token,
         }))
     }
 }

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::audit::{Caller, audited, new_id};
 use crate::context::{Context, Readers};
-use crate::validate::validate_numbers;
+use crate::validate::{Page, validate_numbers};
 use crate::workflow::card_check;
 
 pub struct Qualification(pub Arc<Context>, pub Arc<Readers>);
@@ -125,6 +125,8 @@ impl QualificationService for Qualification {
         request: Request<ListReadersRequest>,
     ) -> Result<Response<ListReadersResponse>, Status> {
         let caller = Caller::of(&request);
+        let req = request.get_ref();
+        let page = Page::of(req.page_size, &req.page_token)?;
         let mut readers = Vec::new();
         for (name, plugin) in &self.1.plugins {
             // A failed plugin's readers drop out of the list; the others are still served.
@@ -141,7 +143,11 @@ impl QualificationService for Qualification {
                     .map(|r| reader_pb(r, name, self.1.is_in_use(&r.name))),
             );
         }
-        Ok(Response::new(ListReadersResponse { readers }))
+        let (readers, next_page_token) = page.take(readers);
+        Ok(Response::new(ListReadersResponse {
+            readers,
+            next_page_token,
+        }))
     }
 
     type WatchReadersStream = EventStream;
