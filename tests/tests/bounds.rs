@@ -368,3 +368,64 @@ async fn readers_and_plugins_come_in_pages_too() {
     assert_eq!(violations(&e)[0].0, "page_size");
     d.running.stop().await.unwrap();
 }
+
+/// Fields no other rule bounds (an id, a code whose hyphens are skipped, the numbers an audit
+/// search hashes, a page token) still refuse what no real value is as long as.
+#[tokio::test]
+async fn strings_without_a_format_still_have_a_maximum() {
+    use shikaku_tests::pb::{
+        AuditSubject, ListAuditRecordsRequest, ListReceptionsRequest, RedeemActivationCodeRequest,
+        RemovePatientLinkRequest,
+    };
+    let d = TestDaemon::start().await;
+    let fields = |e: tonic::Status| -> Vec<String> {
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        violations(&e).into_iter().map(|(f, _)| f).collect()
+    };
+    let e = d
+        .reception()
+        .remove_patient_link(RemovePatientLinkRequest {
+            patient_number: "01234".into(),
+            link_id: "x".repeat(65),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(e), ["link_id"]);
+    let e = d
+        .activation()
+        .redeem_activation_code(RedeemActivationCodeRequest {
+            code: format!("1234-5678-9012{}", "-".repeat(100_000)),
+            device_id: "tablet-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(e), ["code"]);
+    let e = d
+        .audit()
+        .list_audit_records(ListAuditRecordsRequest {
+            subject: Some(AuditSubject {
+                insurer_number: "06130488".into(),
+                symbol: "記".repeat(39),
+                number: "4260".into(),
+                branch: "001".into(),
+            }),
+            page_token: format!("{}1", "0".repeat(20)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fields(e),
+        ["subject.symbol", "subject.branch", "page_token"]
+    );
+    let e = d
+        .reception()
+        .list_receptions(ListReceptionsRequest {
+            page_token: format!("{}1", "0".repeat(20)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(e), ["page_token"]);
+    d.running.stop().await.unwrap();
+}

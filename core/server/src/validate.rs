@@ -220,6 +220,18 @@ fn consents(v: &mut Validator, c: &ConsentChoices) {
 /// Answers a list holds at most, and when the request does not say.
 pub const MAX_PAGE: u32 = 1000;
 
+/// Characters a `page_token` may have: the tokens this daemon returns are offsets or sequence
+/// numbers, 20 digits at most, so anything longer is no token of ours.
+pub const MAX_PAGE_TOKEN: usize = 20;
+
+/// Fails `field` when `s` is longer than `max` characters: for fields with no other rule that
+/// would bound them.
+pub fn at_most(v: &mut Validator, field: &'static str, s: &str, max: usize) {
+    if s.chars().count() > max {
+        v.fail(field, format!("must be at most {max} characters"));
+    }
+}
+
 /// One page of a list answer: where it starts and how long it is, from `page_size` and
 /// `page_token` (the offset the previous page ended at).
 #[derive(Debug, Clone, Copy)]
@@ -237,7 +249,9 @@ impl Page {
         let offset = if page_token.is_empty() {
             Some(0)
         } else {
-            let offset = page_token.parse::<usize>().ok();
+            let offset = Some(page_token)
+                .filter(|t| t.len() <= MAX_PAGE_TOKEN)
+                .and_then(|t| t.parse::<usize>().ok());
             if offset.is_none() {
                 v.fail("page_token", "must be a next_page_token this RPC returned");
             }
@@ -285,6 +299,7 @@ mod tests {
         assert_eq!((all.len(), token.as_str()), (5, ""));
         assert!(Page::of(MAX_PAGE + 1, "").is_err());
         assert!(Page::of(1, "next").is_err());
+        assert!(Page::of(1, &format!("{}2", "0".repeat(MAX_PAGE_TOKEN))).is_err());
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::validate::Page;
 
 pub struct ActivationCodes(pub Arc<Context>);
 
+/// Characters a code to redeem may have, hyphens and spaces included ("1234-5678-9012" is 14).
+const MAX_CODE_CHARS: usize = 32;
+
 fn to_pb(r: ActivationRecord) -> ActivationCodeRecord {
     let state = match r.state.as_str() {
         "pending" => ActivationCodeState::Pending,
@@ -183,7 +186,17 @@ impl ActivationCodeService for ActivationCodes {
             "device",
             async |_, mut req, note| {
                 let mut v = Validator::new();
-                let code = v.check("code", ActivationCode::parse(&req.code));
+                // Hyphens and spaces are skipped, so only a bound keeps a code of a million
+                // hyphens from being read through.
+                let code = if req.code.chars().count() > MAX_CODE_CHARS {
+                    v.fail(
+                        "code",
+                        format!("must be at most {MAX_CODE_CHARS} characters"),
+                    );
+                    None
+                } else {
+                    v.check("code", ActivationCode::parse(&req.code))
+                };
                 zeroize::Zeroize::zeroize(&mut req.code);
                 let device = v.check("device_id", device_id(&req.device_id));
                 v.finish()?;

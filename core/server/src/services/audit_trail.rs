@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::audited;
 use crate::context::Context;
 use crate::error::ServiceError;
+use crate::validate::{MAX_PAGE_TOKEN, at_most};
 
 /// Records one page holds when the request does not say, and at most.
 const DEFAULT_PAGE: u32 = 100;
@@ -55,15 +56,22 @@ fn filter(ctx: &Context, req: &ListAuditRecordsRequest) -> Result<AuditFilter, S
     let operation = v.check("operation", short(&req.operation));
     let person = match &req.subject {
         None => Some(String::new()),
-        Some(p) => v
-            .check(
-                "subject.insurer_number",
-                InsurerNumber::parse(&p.insurer_number),
-            )
-            .map(|_| {
-                ctx.people
-                    .person(&p.insurer_number, &p.symbol, &p.number, &p.branch)
-            }),
+        Some(p) => {
+            let person = v
+                .check(
+                    "subject.insurer_number",
+                    InsurerNumber::parse(&p.insurer_number),
+                )
+                .map(|_| {
+                    ctx.people
+                        .person(&p.insurer_number, &p.symbol, &p.number, &p.branch)
+                });
+            // 記号, 番号 and 枝番 as a check bounds them.
+            at_most(&mut v, "subject.symbol", &p.symbol, 38);
+            at_most(&mut v, "subject.number", &p.number, 38);
+            at_most(&mut v, "subject.branch", &p.branch, 2);
+            person
+        }
     };
     if req.page_size > MAX_PAGE {
         v.fail("page_size", format!("must be at most {MAX_PAGE}"));
@@ -71,7 +79,10 @@ fn filter(ctx: &Context, req: &ListAuditRecordsRequest) -> Result<AuditFilter, S
     let before_seq = if req.page_token.is_empty() {
         Some(0)
     } else {
-        let token = req.page_token.parse::<i64>().ok().filter(|n| *n > 0);
+        let token = Some(&req.page_token)
+            .filter(|t| t.len() <= MAX_PAGE_TOKEN)
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|n| *n > 0);
         if token.is_none() {
             v.fail("page_token", "must be a next_page_token this RPC returned");
         }

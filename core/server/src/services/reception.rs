@@ -34,6 +34,21 @@ fn entry_subject(entry: Option<&ReceptionRef>) -> String {
         .unwrap_or_default()
 }
 
+/// A link's id as LinkPatient returned it (`lnk_…`), or none for every link of the number.
+fn link_id(s: &str) -> Result<Option<String>, ServiceError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ServiceError::field(
+            "link_id",
+            ValueError::Rule("must be an id LinkPatient returned (at most 64 characters)".into()),
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
 pub struct Receptions(pub Arc<Context>, pub Arc<Readers>);
 
 impl Receptions {
@@ -197,9 +212,7 @@ impl ReceptionService for Receptions {
             async |_, req, note| {
                 note.subject = req.patient_number.chars().take(20).collect();
                 let number = patient_number(&req.patient_number, "patient_number")?;
-                let id = Some(req.link_id.trim())
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned);
+                let id = link_id(&req.link_id)?;
                 let removed = self.desk().unlink(&ctx.store, &number, id).await?;
                 note.detail = "removed".into();
                 Ok(RemovePatientLinkResponse { removed })
