@@ -19,6 +19,7 @@ const FILES: &[&str] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // tonic-prost-build 0.14 does not emit this itself.
     println!("cargo:rerun-if-changed=shikaku");
+    println!("cargo:rerun-if-changed=google");
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let fds = protox::compile(FILES, ["."])?;
     let bytes = prost::Message::encode_to_vec(&fds);

@@ -18,6 +18,9 @@ PROTO_ROOT = HERE.parent.parent / "proto"
 def generate(out: pathlib.Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "shikaku" / "v1").glob("*.proto"))
+    # The (google.api.field_behavior) annotations' definition, vendored beside the contract: its
+    # module (google.api.field_behavior_pb2) joins the google namespace package protobuf installs.
+    files.append("google/api/field_behavior.proto")
     # grpc_tools ships the well-known types; its own include path comes first.
     include = pathlib.Path(protoc.__file__).resolve().parent / "_proto"
     args = ["grpc_tools.protoc", f"-I{include}", f"-I{PROTO_ROOT}", f"--python_out={out}", f"--grpc_python_out={out}", *files]
