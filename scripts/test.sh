@@ -4,9 +4,10 @@
 #     scripts/test.sh
 #
 # installs what the tests need (only what is missing), starts pcscd, and runs every check CI runs:
-# rustfmt, buf lint on the gRPC contract, the systemd unit's security score, cargo deny, clippy,
-# the whole test suite (the Python and Node clients and the PC/SC tests included) and a brief fuzz
-# run. CI (.ci/run) runs exactly this. Run it as root or as a user who may sudo (apt-get and pcscd need root).
+# rustfmt, buf lint and buf breaking on the gRPC contract, the systemd unit's security score,
+# cargo deny, clippy, the whole test suite (the Python and Node clients and the PC/SC tests
+# included) and a brief fuzz run. CI (.ci/run) runs exactly this. Run it as root or as a user who
+# may sudo (apt-get and pcscd need root).
 #
 # Environment: SHIKAKU_FUZZ_SECONDS (default 20) for the fuzz run.
 set -euo pipefail
@@ -97,9 +98,11 @@ export SHIKAKU_REQUIRE_PCSCD=1
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-section "buf lint proto"
+section "buf lint proto; buf breaking proto --against proto/released.binpb"
 # The gRPC contract against buf's STANDARD rules (proto/buf.yaml says which and why any is
-# excepted), with the buf CLI pinned in tools/buf (npm ships its binary; nothing else is fetched).
+# excepted), then against the contract last released, so nothing a vendor generated code from
+# breaks: proto/released.binpb is that contract, built at each release (see proto/README.md).
+# The buf CLI is pinned in tools/buf (npm ships its binary; nothing else is fetched).
 buf_dir=tools/buf
 if [ "$buf_dir/node_modules/.package-lock.json" -nt "$buf_dir/package-lock.json" ]; then
     echo "buf: node_modules up to date"
@@ -109,6 +112,8 @@ fi
 buf="$buf_dir/node_modules/.bin/buf"
 "$buf" --version
 "$buf" lint proto
+"$buf" breaking proto --against proto/released.binpb
+echo "buf: the contract is lint-clean and compatible with proto/released.binpb"
 
 section "systemd-analyze security deploy/shikakud.service"
 # The unit's exposure score (0 = locked down, 10 = exposed; 1.2 now); above 2.0 fails
