@@ -18,6 +18,7 @@ mod plugins;
 mod purge;
 mod readers;
 mod reception;
+mod reference_number;
 mod result_view;
 mod secret;
 mod text_encoding;
@@ -136,6 +137,9 @@ enum Command {
     /// 再来受付: kiosk check-in, the reception list and patient links (患者番号).
     #[command(subcommand)]
     Reception(reception::ReceptionCommand),
+    /// 照会番号の登録: register a patient number with OQS for a person.
+    #[command(subcommand)]
+    ReferenceNumber(reference_number::ReferenceNumberCommand),
     /// 一括照会: bulk checks from a CSV file, with progress, results as CSV.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
@@ -207,6 +211,7 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::VisualCheckPassword(command) => visual_check::run(command, channel, format).await,
         Command::Plugins(command) => plugins::run(command, channel, format).await,
         Command::Reception(command) => reception::run(command, channel, format).await,
+        Command::ReferenceNumber(command) => reference_number::run(command, channel, format).await,
         Command::Bulk(command) => bulk::run(command, channel, format).await,
         Command::Tls(command) => tls::run(command, format),
         Command::Purge(args) => purge::run(args, format).await,

@@ -8,7 +8,7 @@ use shikaku_domain::pb::{
     CheckByCardRequest, CheckByInsuranceNumbersRequest, Consent, ConsentChoices, ReceptionRef,
 };
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
-use shikaku_domain::upstream::NumbersCheck;
+use shikaku_domain::upstream::{NumbersCheck, ReferenceNumberRegistration};
 use shikaku_domain::values::{
     AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, iso, parse_birth_date,
     parse_date, parse_reader_name,
@@ -53,6 +53,30 @@ pub fn validate_numbers(
         birth_date: birth.expect("validated"),
         limit_certificate_consent: req.limit_certificate_consent,
         confirmation_date: date.expect("validated"),
+    })
+}
+
+/// 照会番号の登録 from its request: every broken field is named at once.
+pub fn validate_registration(
+    patient_number: &str,
+    insurer_number: &str,
+    symbol: &str,
+    number: &str,
+    branch: &str,
+) -> Result<ReferenceNumberRegistration, ServiceError> {
+    let mut v = Validator::new();
+    let reference = v.check("patient_number", PatientNumber::parse(patient_number));
+    let insurer = v.check("insurer_number", InsurerNumber::parse(insurer_number));
+    let symbol = v.check("symbol", optional(symbol, CardSymbol::parse));
+    let number = v.check("number", CardNumber::parse(number));
+    let branch = v.check("branch", optional(branch, BranchNumber::parse));
+    v.finish()?;
+    Ok(ReferenceNumberRegistration {
+        reference_number: reference.expect("validated"),
+        insurer: insurer.expect("validated"),
+        symbol: symbol.expect("validated"),
+        number: number.expect("validated"),
+        branch: branch.expect("validated"),
     })
 }
 
