@@ -140,7 +140,8 @@ enum Command {
     /// 照会番号の登録: register a patient number with OQS for a person.
     #[command(subcommand)]
     ReferenceNumber(reference_number::ReferenceNumberCommand),
-    /// 一括照会: bulk checks from a CSV file, with progress, results as CSV.
+    /// 一括照会: bulk checks from a CSV file (or 医療扶助・訪問診療・オンライン診療 queries), with
+    /// progress, results as CSV.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
     /// The facility's certificates (TLS): init, client, revoke, list. Works on the data
