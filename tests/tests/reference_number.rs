@@ -10,7 +10,7 @@ use shikaku_tests::pb::{
     PatientMatch, PinIdentity, RegisterReferenceNumberRequest, Sex, StartBulkCheckRequest,
 };
 use shikaku_tests::transports::{assert_bulk_queries, assert_reference_number_registers, check};
-use shikaku_tests::{TestDaemon, pb, reason, violations};
+use shikaku_tests::{TestDaemon, bin, pb, reason, violations};
 use tonic::Code;
 
 fn with_facility(c: &mut shikaku_daemon::Config) {
@@ -91,6 +91,126 @@ async fn a_kiosk_patient_is_found_by_the_reference_number_first() {
     assert_eq!(e.patient_number, "P-100");
     assert_eq!(e.result.unwrap().reference_number, "P-100");
     assert!(!e.needs_confirmation);
+}
+
+#[tokio::test]
+async fn a_face_auth_result_is_matched_by_its_reference_number() {
+    let d = TestDaemon::start_with(with_facility).await;
+    // Linked under old insurance, registered as 照会番号 for the current one.
+    d.reception()
+        .link_patient(LinkPatientRequest {
+            patient_number: "P-400".into(),
+            person: Some(Person::Details(LinkedPerson {
+                insurer_number: "06130488".into(),
+                symbol: "99".into(),
+                number: "1".into(),
+                name: "国保　一郎".into(),
+                name_kana: "ｺｸﾎ ｲﾁﾛｳ".into(),
+                birth_date: "1985-08-20".into(),
+                sex: Sex::Male as i32,
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    d.reception()
+        .register_reference_number(RegisterReferenceNumberRequest {
+            patient_number: "P-400".into(),
+            insurer_number: "138057".into(),
+            symbol: "千代田".into(),
+            number: "1234567".into(),
+            branch: "00".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = d
+        .reception()
+        .watch_receptions(pb::WatchReceptionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let sent = d
+        .running
+        .simulator
+        .as_ref()
+        .expect("the embedded simulator")
+        .emit_face_result("kokuho")
+        .unwrap();
+    assert_eq!(sent.reference_number, "P-400");
+    let face = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("an entry within 10 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(face.source(), pb::ReceptionSource::FaceAuthReader);
+    assert_eq!(face.r#match(), PatientMatch::Linked);
+    assert_eq!(face.patient_number, "P-400");
+    d.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_registers_and_starts_a_query() {
+    let d = TestDaemon::start().await;
+    let url = d.running.url();
+    let run = |args: Vec<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin("shikaku"))
+                .args(["--addr", &url])
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let registered = run(vec![
+        "reference-number",
+        "register",
+        "P-500",
+        "--insurer",
+        "06130488",
+        "--symbol",
+        "12-34",
+        "--number",
+        "4260",
+        "--branch",
+        "01",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("registered 照会番号 P-500"));
+
+    let query = run(vec![
+        "bulk",
+        "start",
+        "--kind",
+        "home-visit",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        query.status.success(),
+        "{}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    let csv = String::from_utf8_lossy(&query.stdout).into_owned();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with("0,P-500,checked,valid,06130488"),
+        "{csv}"
+    );
+    d.running.stop().await.unwrap();
 }
 
 #[tokio::test]

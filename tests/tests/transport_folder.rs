@@ -302,6 +302,51 @@ async fn reference_numbers_and_bulk_queries_go_through_the_folders() {
     .await;
     assert_reference_number_registers(&rig.d, "P-777").await;
     assert_bulk_queries(&rig.d, "P-777").await;
+
+    // Taro's face file now carries his 照会番号: the desk finds P-777 by it, though P-777 is
+    // linked only under insurance he no longer has.
+    rig.d
+        .reception()
+        .link_patient(pb::LinkPatientRequest {
+            patient_number: "P-777".into(),
+            person: Some(pb::link_patient_request::Person::Details(
+                pb::LinkedPerson {
+                    insurer_number: "01320027".into(),
+                    number: "1".into(),
+                    name_kana: "ｼﾝﾘｮｳ ﾀﾛｳ".into(),
+                    birth_date: "1970-01-01".into(),
+                    sex: pb::Sex::Male as i32,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut watch = rig
+        .d
+        .reception()
+        .watch_receptions(WatchReceptionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    rig.share.terminal.drop_face("taro").unwrap();
+    let entry = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("a face result within 10 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.source(), ReceptionSource::FaceAuthReader);
+    assert_eq!(entry.result.as_ref().unwrap().reference_number, "P-777");
+    assert_eq!(
+        (entry.r#match(), entry.patient_number.as_str()),
+        (pb::PatientMatch::Linked, "P-777")
+    );
+    let face = rig.share.terminal.face_dir().to_owned();
+    wait_until(5, "the face file to be taken", async || {
+        files(&face).is_empty()
+    })
+    .await;
     rig.assert_clean();
     rig.d.running.stop().await.unwrap();
 }
