@@ -35,6 +35,11 @@ fn kiosk(reader: &str, pin: &str) -> CheckInRequest {
 async fn a_registered_reference_number_comes_back_in_results() {
     let d = TestDaemon::start().await;
     assert_reference_number_registers(&d, "P-777").await;
+    // OQS keeps it: so does the simulator, across a restart.
+    let d = d.restart_with(|_| {}).await;
+    let r = check(&d, &shikaku_tests::taro_numbers()).await.unwrap();
+    assert_eq!(r.reference_number, "P-777");
+    d.running.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -98,8 +98,19 @@ impl Directory {
         r
     }
 
-    /// 照会番号の登録: the person with these numbers gets it (replacing an earlier one).
-    pub fn register(&self, r: &ReferenceNumberRegistration) -> Result<(), NotRegistered> {
+    /// Every 照会番号 registered, by person id (for the embedded simulator to keep).
+    pub(crate) fn restore(&self, person_id: &str, reference_number: &str) {
+        if let Some(&p) = self.ids.get(person_id) {
+            self.registered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(p, reference_number.to_owned());
+        }
+    }
+
+    /// 照会番号の登録: the person with these numbers gets it (replacing an earlier one);
+    /// answers the person's id.
+    pub fn register(&self, r: &ReferenceNumberRegistration) -> Result<String, NotRegistered> {
         let person = self
             .people
             .iter()
@@ -116,7 +127,12 @@ impl Directory {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(person, r.reference_number.as_str().to_owned());
-        Ok(())
+        Ok(self
+            .ids
+            .iter()
+            .find(|(_, i)| **i == person)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default())
     }
 
     /// Everyone a 一括照会 query finds, in fixture order: 医療扶助 recipients with a ticket for

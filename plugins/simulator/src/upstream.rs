@@ -81,6 +81,19 @@ impl Simulator {
     pub(crate) fn new(fixture: Fixture, pki: Pki, state: State, config: &SimulatorConfig) -> Self {
         let state = Arc::new(state);
         let directory = Directory::new(fixture.facility_code, fixture.person);
+        // What earlier runs registered: OQS keeps 照会番号 until they are replaced.
+        let kept: Vec<(String, String)> = {
+            let conn = state.conn.lock().unwrap_or_else(|p| p.into_inner());
+            conn.prepare("SELECT person_id, reference_number FROM reference_numbers")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()
+                })
+                .unwrap_or_default()
+        };
+        for (person, number) in kept {
+            directory.restore(&person, &number);
+        }
         let cards = fixture
             .card
             .iter()
@@ -317,12 +330,25 @@ impl Upstream for Simulator {
         &self,
         registration: &ReferenceNumberRegistration,
     ) -> Result<RegisteredReferenceNumber, UpstreamError> {
-        self.directory
-            .register(registration)
-            .map_err(|e| UpstreamError::ErrorResult {
-                code: CODE_NOT_FOUND.into(),
-                message: e.to_string(),
-            })?;
+        let person =
+            self.directory
+                .register(registration)
+                .map_err(|e| UpstreamError::ErrorResult {
+                    code: CODE_NOT_FOUND.into(),
+                    message: e.to_string(),
+                })?;
+        let number = registration.reference_number.as_str().to_owned();
+        self.blocking(move |state| {
+            let conn = state.conn.lock().unwrap_or_else(|p| p.into_inner());
+            conn.execute(
+                "INSERT INTO reference_numbers (person_id, reference_number) VALUES (?1, ?2)
+                 ON CONFLICT (person_id) DO UPDATE SET reference_number = excluded.reference_number",
+                params![person, number],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await?;
         Ok(RegisteredReferenceNumber {
             reference_number: registration.reference_number.as_str().to_owned(),
             ..Default::default()

@@ -151,7 +151,7 @@ impl Answerer {
                     .map_err(|e| (CODE_NOT_FOUND, e.to_string()))
             });
         match outcome {
-            Ok(()) => ResultBody {
+            Ok(_) => ResultBody {
                 processing_result_status: "1".into(),
                 reference_number: registration.reference_number.clone(),
                 registration: Some(registration),
