@@ -336,7 +336,11 @@ async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
         ctx.bulk.bump();
         let entry = Entry {
             operation: "BulkCheckFinished",
-            method: "insurance_numbers",
+            method: if job.mode.starts_with(QUERY_MODE) {
+                "query"
+            } else {
+                "insurance_numbers"
+            },
             detail: format!(
                 "checked={} failed={} invalid={}",
                 counts.checked, counts.failed, counts.invalid
