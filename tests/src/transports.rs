@@ -374,7 +374,9 @@ pub async fn assert_reference_number_registers(d: &TestDaemon, number: &str) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .registration
+        .unwrap();
     assert_eq!(registered.reference_number, number);
     assert!(!registered.registered_at.is_empty());
     let r = check(d, &taro_numbers()).await.unwrap();

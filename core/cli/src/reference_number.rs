@@ -4,7 +4,9 @@
 
 use clap::Subcommand;
 use shikaku_proto::v1::reception_service_client::ReceptionServiceClient;
-use shikaku_proto::v1::{RegisterReferenceNumberRequest, RegisterReferenceNumberResponse};
+use shikaku_proto::v1::{
+    RegisterReferenceNumberRequest, RegisterReferenceNumberResponse, RegisteredReferenceNumber,
+};
 
 use crate::client::Channel;
 use crate::error::CliError;
@@ -58,12 +60,18 @@ pub async fn run(
                 request_id: request_id.unwrap_or_default(),
             };
             let response = client.register_reference_number(request).await?;
-            output::print(format, response.get_ref(), render)
+            output::print(
+                format,
+                response.get_ref(),
+                |r: &RegisterReferenceNumberResponse| {
+                    r.registration.as_ref().map(render).unwrap_or_default()
+                },
+            )
         }
     }
 }
 
-pub fn render(r: &RegisterReferenceNumberResponse) -> String {
+pub fn render(r: &RegisteredReferenceNumber) -> String {
     let mut s = format!("registered 照会番号 {}", r.reference_number);
     if !r.processing_result_code.is_empty() || !r.processing_result_message.is_empty() {
         s.push_str(&format!(

@@ -213,9 +213,11 @@ impl ReceptionService for Receptions {
                 note.person =
                     ctx.people
                         .person(&req.insurer_number, &req.symbol, &req.number, &req.branch);
-                let answer = reference_number::register(ctx, &registration).await?;
+                let registration = reference_number::register(ctx, &registration).await?;
                 note.detail = "registered".into();
-                Ok(answer)
+                Ok(RegisterReferenceNumberResponse {
+                    registration: Some(registration),
+                })
             },
         );
         self.0.replays.once(&caller, operation, &id, run).await

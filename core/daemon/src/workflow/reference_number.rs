@@ -2,7 +2,7 @@
 //! results for them (face-auth results too) carry it and the reception desk finds them by it.
 
 use shikaku_domain::clock;
-use shikaku_domain::pb::RegisterReferenceNumberResponse;
+use shikaku_domain::pb::RegisteredReferenceNumber;
 use shikaku_domain::upstream::ReferenceNumberRegistration;
 
 use crate::context::Context;
@@ -12,9 +12,9 @@ use crate::error::ServiceError;
 pub async fn register(
     ctx: &Context,
     registration: &ReferenceNumberRegistration,
-) -> Result<RegisterReferenceNumberResponse, ServiceError> {
+) -> Result<RegisteredReferenceNumber, ServiceError> {
     let answer = ctx.upstream.register_reference_number(registration).await?;
-    Ok(RegisterReferenceNumberResponse {
+    Ok(RegisteredReferenceNumber {
         reference_number: if answer.reference_number.is_empty() {
             registration.reference_number.to_string()
         } else {
