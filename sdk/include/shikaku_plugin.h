@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define SHIKAKU_ABI_MAJOR 1
-#define SHIKAKU_ABI_MINOR 1
+#define SHIKAKU_ABI_MINOR 2
 #define SHIKAKU_ENTRY_SYMBOL_V1 "shikaku_plugin_entry_v1"
 
 #define SHIKAKU_KIND_CARD_READER 1
@@ -143,6 +143,9 @@ typedef struct ShikakuUpstreamVTableV1 {
     /* ABI 1.1 */
     ShikakuMethodFn next_event;                   /* -> UpstreamEventReply */
     ShikakuMethodFn bulk_check;                   /* BulkCheckRequest -> BulkCheckReply */
+    /* ABI 1.2 */
+    ShikakuMethodFn register_reference_number;    /* ReferenceNumberRequest -> ReferenceNumberReply */
+    ShikakuMethodFn bulk_query;                   /* BulkQueryRequest -> BulkCheckReply */
 } ShikakuUpstreamVTableV1;
 
 /* The size of the upstream vtable in ABI 1.0. */

@@ -358,3 +358,164 @@ pub fn merged(mut base: serde_json::Value, extra: serde_json::Value) -> serde_js
         (_, e) => e,
     }
 }
+
+/// 照会番号の登録 through `d`: taro's numbers get `number`, and a later check by numbers carries
+/// it over gRPC; numbers nobody has are OQS's error, with its code.
+pub async fn assert_reference_number_registers(d: &TestDaemon, number: &str) {
+    let registered = d
+        .reception()
+        .register_reference_number(pb::RegisterReferenceNumberRequest {
+            patient_number: number.into(),
+            insurer_number: "06130488".into(),
+            symbol: "12-34".into(),
+            number: "4260".into(),
+            branch: "01".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .registration
+        .unwrap();
+    assert_eq!(registered.reference_number, number);
+    assert!(!registered.registered_at.is_empty());
+    let r = check(d, &taro_numbers()).await.unwrap();
+    assert_eq!(r.reference_number, number);
+    assert_eq!(r.qualifications[0].name, "診療　太郎");
+
+    let e = d
+        .reception()
+        .register_reference_number(pb::RegisterReferenceNumberRequest {
+            patient_number: "P-404".into(),
+            insurer_number: "06130488".into(),
+            number: "999999".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    let (why, meta) = reason(&e);
+    assert_eq!(why, "UPSTREAM_ERROR");
+    assert_eq!(meta["code"], "SIMX0004");
+}
+
+/// Starts a bulk query through `d` and answers the finished job and its items.
+pub async fn bulk_query(
+    d: &TestDaemon,
+    query: pb::bulk_query::Kind,
+) -> (pb::BulkCheckJob, Vec<pb::BulkCheckItemResult>) {
+    let job = d
+        .bulk()
+        .start_bulk_check(pb::StartBulkCheckRequest {
+            query: Some(pb::BulkQuery { kind: Some(query) }),
+            confirmation_date: "2026-11-22".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(job.mode(), pb::BulkCheckMode::BulkUpload);
+    let mut stream = d
+        .bulk()
+        .watch_bulk_check(pb::WatchBulkCheckRequest {
+            job_id: job.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("progress within 30 s")
+        .unwrap()
+        .is_some()
+    {}
+    let results = d
+        .bulk()
+        .get_bulk_check_results(pb::GetBulkCheckResultsRequest {
+            job_id: job.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = results.job.unwrap();
+    assert_eq!(job.state(), pb::BulkCheckState::Done);
+    (job, results.items)
+}
+
+/// The names of the people a finished query found, each item checked.
+fn names(items: &[pb::BulkCheckItemResult]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| {
+            assert_eq!(i.state(), pb::BulkItemState::Checked, "{i:?}");
+            i.result.as_ref().unwrap().qualifications[0].name.clone()
+        })
+        .collect()
+}
+
+/// Each query kind of 一括照会 through `d`, against the fixture: 医療扶助 for 2026-09 finds the
+/// recipient with that month's tickets, 訪問診療 and オンライン診療 the people whose dates fall in
+/// the range, with every field over gRPC (taro's 照会番号 `taro_reference`, registered before,
+/// is his item's key).
+pub async fn assert_bulk_queries(d: &TestDaemon, taro_reference: &str) {
+    use pb::bulk_query::Kind;
+    let (job, items) = bulk_query(
+        d,
+        Kind::MedicalAssistance(pb::MedicalAssistanceQuery {
+            treatment_month: "2026-09".into(),
+        }),
+    )
+    .await;
+    assert_eq!(job.kind(), pb::BulkCheckKind::MedicalAssistance);
+    assert_eq!((job.total, job.checked), (1, 1));
+    assert_eq!(names(&items), ["扶助　五郎"]);
+    let q = &items[0].result.as_ref().unwrap().qualifications[0];
+    let assistance = q.medical_assistance.as_ref().expect("医療扶助 over gRPC");
+    assert_eq!(assistance.welfare_office_name, "千代田区福祉事務所");
+    assert!(
+        assistance
+            .tickets
+            .iter()
+            .all(|t| t.treatment_month == "2026-09")
+    );
+    assert!(!assistance.tickets.is_empty());
+
+    let (job, items) = bulk_query(
+        d,
+        Kind::HomeVisit(pb::HomeVisitQuery {
+            consent_date_from: "2026-11-01".into(),
+            consent_date_to: "2026-11-30".into(),
+        }),
+    )
+    .await;
+    assert_eq!(job.kind(), pb::BulkCheckKind::HomeVisit);
+    assert_eq!(names(&items), ["診療　太郎"]);
+    assert_eq!(items[0].key, taro_reference);
+    let r = items[0].result.as_ref().unwrap();
+    assert_eq!(r.reference_number, taro_reference);
+    assert_eq!(r.validity(), pb::Validity::Valid);
+    assert_eq!(r.qualifications[0].insurer_number.trim(), "06130488");
+
+    let online = |from: &str, to: &str, dates: pb::OnlineConsultationDates| {
+        Kind::OnlineConsultation(pb::OnlineConsultationQuery {
+            date_from: from.into(),
+            date_to: to.into(),
+            dates: dates as i32,
+        })
+    };
+    use pb::OnlineConsultationDates::{Consent, Examination};
+    let (job, items) = bulk_query(d, online("2026-11-21", "2026-11-21", Examination)).await;
+    assert_eq!(job.kind(), pb::BulkCheckKind::OnlineConsultation);
+    assert_eq!(names(&items), ["診療　花子"]);
+    let (_, items) = bulk_query(d, online("2026-11-01", "2026-11-15", Consent)).await;
+    assert_eq!(names(&items), ["診療　花子"]);
+    let (job, items) = bulk_query(d, online("2026-11-01", "2026-11-15", Examination)).await;
+    assert_eq!(
+        (job.total, items.len()),
+        (0, 0),
+        "nobody was seen online then"
+    );
+}

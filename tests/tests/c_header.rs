@@ -116,6 +116,12 @@ fn the_c_header_matches_the_rust_abi() {
         ),
         field!("ShikakuUpstreamVTableV1", UpstreamVTableV1, next_event),
         field!("ShikakuUpstreamVTableV1", UpstreamVTableV1, bulk_check),
+        field!(
+            "ShikakuUpstreamVTableV1",
+            UpstreamVTableV1,
+            register_reference_number
+        ),
+        field!("ShikakuUpstreamVTableV1", UpstreamVTableV1, bulk_query),
         (
             "SHIKAKU_UPSTREAM_VTABLE_V1_0_SIZE".to_owned(),
             UPSTREAM_VTABLE_V1_0_SIZE as u64,

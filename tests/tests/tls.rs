@@ -74,6 +74,18 @@ fn check_in(reader: &str) -> CheckInRequest {
     }
 }
 
+/// 照会番号の登録 for taro.
+fn registration() -> pb::RegisterReferenceNumberRequest {
+    pb::RegisterReferenceNumberRequest {
+        patient_number: "P-1".into(),
+        insurer_number: "06130488".into(),
+        symbol: "12-34".into(),
+        number: "4260".into(),
+        branch: "01".into(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
     let d = tls_daemon(|c| {
@@ -114,6 +126,10 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
             .list_patient_links(ListPatientLinksRequest::default())
             .await
             .unwrap_err(),
+        reception
+            .register_reference_number(registration())
+            .await
+            .unwrap_err(),
         pb::visual_check_password_service_client::VisualCheckPasswordServiceClient::new(
             kiosk.clone(),
         )
@@ -134,6 +150,11 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
 
     // The audit trail names the certificate's identity, read by an admin.
     let admin = client(&d, "office-admin", Role::Admin).await;
+    // An admin may register a 照会番号 (a kiosk may not).
+    pb::reception_service_client::ReceptionServiceClient::new(admin.clone())
+        .register_reference_number(registration())
+        .await
+        .unwrap();
     let trail = pb::audit_service_client::AuditServiceClient::new(admin)
         .list_audit_records(ListAuditRecordsRequest {
             operation: "CheckIn".into(),

@@ -19,10 +19,10 @@ use shikaku_tests::pb::{
     ReceptionEntry, ReceptionSource, Validity, WatchReceptionsRequest,
 };
 use shikaku_tests::transports::{
-    Share, assert_error_answers_fail_with_their_code, assert_every_variant,
-    assert_unreadable_answers_are_retried, assert_upstream_ready,
-    assert_zipped_bulk_result_is_read, check, embedded_answers, files, merged, retry_delay,
-    upstream_plugin, variants, wait_until,
+    Share, assert_bulk_queries, assert_error_answers_fail_with_their_code, assert_every_variant,
+    assert_reference_number_registers, assert_unreadable_answers_are_retried,
+    assert_upstream_ready, assert_zipped_bulk_result_is_read, check, embedded_answers, files,
+    merged, retry_delay, upstream_plugin, variants, wait_until,
 };
 use shikaku_tests::{TestDaemon, bin, pb, plugin, reason, taro_numbers};
 use tonic::Code;
@@ -287,6 +287,70 @@ async fn a_zipped_bulk_result_is_read_and_cleaned_up() {
     )
     .await;
     assert_zipped_bulk_result_is_read(&rig.d, &rig.share.terminal).await;
+    rig.assert_clean();
+    rig.d.running.stop().await.unwrap();
+}
+
+/// 照会番号の登録 (OQSsiimm01) and the 医療扶助・訪問診療・オンライン診療 bulk queries
+/// (OQSmutic / OQSmuhvq / OQSmuonq, 01 then 02) through real folders in Shift_JIS: the terminal
+/// remembers the registration, every field arrives over gRPC, nothing is left behind.
+#[tokio::test]
+async fn reference_numbers_and_bulk_queries_go_through_the_folders() {
+    let rig = rig(
+        Encoding::ShiftJis,
+        10_000,
+        serde_json::json!({ "bulk_poll_ms": 50 }),
+    )
+    .await;
+    assert_reference_number_registers(&rig.d, "P-777").await;
+    assert_bulk_queries(&rig.d, "P-777").await;
+
+    // Taro's face file now carries his 照会番号: the desk finds P-777 by it, though P-777 is
+    // linked only under insurance he no longer has.
+    rig.d
+        .reception()
+        .link_patient(pb::LinkPatientRequest {
+            patient_number: "P-777".into(),
+            person: Some(pb::link_patient_request::Person::Details(
+                pb::LinkedPerson {
+                    insurer_number: "01320027".into(),
+                    number: "1".into(),
+                    name_kana: "ｼﾝﾘｮｳ ﾀﾛｳ".into(),
+                    birth_date: "1970-01-01".into(),
+                    sex: pb::Sex::Male as i32,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut watch = rig
+        .d
+        .reception()
+        .watch_receptions(WatchReceptionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    rig.share.terminal.drop_face("taro").unwrap();
+    let entry = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("a face result within 10 s")
+        .unwrap()
+        .unwrap()
+        .entry
+        .unwrap();
+    assert_eq!(entry.source(), ReceptionSource::FaceAuthReader);
+    assert_eq!(entry.result.as_ref().unwrap().reference_number, "P-777");
+    assert_eq!(
+        (entry.r#match(), entry.patient_number.as_str()),
+        (pb::PatientMatch::Linked, "P-777")
+    );
+    let face = rig.share.terminal.face_dir().to_owned();
+    wait_until(5, "the face file to be taken", async || {
+        files(&face).is_empty()
+    })
+    .await;
     rig.assert_clean();
     rig.d.running.stop().await.unwrap();
 }

@@ -17,10 +17,10 @@ use shikaku_tests::pb::{
     CheckByCardRequest, ListPluginsRequest, ListReadersRequest, PinIdentity, Validity,
 };
 use shikaku_tests::transports::{
-    Share, assert_error_answers_fail_with_their_code, assert_every_variant,
-    assert_unreadable_answers_are_retried, assert_upstream_ready,
-    assert_zipped_bulk_result_is_read, check, embedded_answers, merged, retry_delay,
-    upstream_plugin, variants, wait_until,
+    Share, assert_bulk_queries, assert_error_answers_fail_with_their_code, assert_every_variant,
+    assert_reference_number_registers, assert_unreadable_answers_are_retried,
+    assert_upstream_ready, assert_zipped_bulk_result_is_read, check, embedded_answers, merged,
+    retry_delay, upstream_plugin, variants, wait_until,
 };
 use shikaku_tests::{TestDaemon, reason, taro_numbers};
 use tonic::Code;
@@ -123,6 +123,22 @@ async fn a_zipped_bulk_result_is_read() {
     )
     .await;
     assert_zipped_bulk_result_is_read(&rig.d, &rig.share.terminal).await;
+    rig.d.running.stop().await.unwrap();
+}
+
+/// 照会番号の登録 and the 医療扶助・訪問診療・オンライン診療 bulk queries over the real HTTPS
+/// server (mutual TLS): the terminal remembers the registration, every field arrives over gRPC.
+#[tokio::test]
+async fn reference_numbers_and_bulk_queries_go_through_the_web_api() {
+    let rig = rig(
+        Encoding::Utf8,
+        Trust::Ca,
+        10_000,
+        serde_json::json!({ "bulk_poll_ms": 50 }),
+    )
+    .await;
+    assert_reference_number_registers(&rig.d, "P-777").await;
+    assert_bulk_queries(&rig.d, "P-777").await;
     rig.d.running.stop().await.unwrap();
 }
 

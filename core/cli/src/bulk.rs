@@ -11,14 +11,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use shikaku_proto::v1::bulk_check_item::Target;
 use shikaku_proto::v1::bulk_check_service_client::BulkCheckServiceClient;
+use shikaku_proto::v1::bulk_query::Kind as QueryKind;
 use shikaku_proto::v1::{
-    BulkCheckItem, BulkCheckJob, BulkCheckState, BulkItemState, CheckByInsuranceNumbersRequest,
-    GetBulkCheckResultsRequest, GetBulkCheckResultsResponse, ListBulkChecksRequest,
-    ListBulkChecksResponse, StartBulkCheckRequest, Validity, WatchBulkCheckRequest,
+    BulkCheckItem, BulkCheckJob, BulkCheckState, BulkItemState, BulkQuery,
+    CheckByInsuranceNumbersRequest, GetBulkCheckResultsRequest, GetBulkCheckResultsResponse,
+    HomeVisitQuery, ListBulkChecksRequest, ListBulkChecksResponse, MedicalAssistanceQuery,
+    OnlineConsultationDates, OnlineConsultationQuery, StartBulkCheckRequest, Validity,
+    WatchBulkCheckRequest,
 };
 
 use crate::client::Channel;
@@ -40,13 +43,72 @@ const COLUMNS: [(&str, &str); 7] = [
     ("patient_number", "患者番号"),
 ];
 
+/// What a job asks OQS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// 資格確認一括照会 of the patients in `--csv`.
+    #[default]
+    Qualification,
+    /// 医療扶助 by 診療年月 (`--month`).
+    MedicalAssistance,
+    /// 訪問診療 by consent dates (`--from`, `--to`).
+    HomeVisit,
+    /// オンライン診療 by examination dates (`--from`, `--to`).
+    OnlineExamination,
+    /// オンライン診療 by consent dates (`--from`, `--to`).
+    OnlineConsent,
+}
+
+/// The query of a kind other than `qualification`.
+fn query(kind: Kind, month: Option<String>, from: Option<String>, to: Option<String>) -> BulkQuery {
+    let (from, to) = (from.unwrap_or_default(), to.unwrap_or_default());
+    let online = |dates: OnlineConsultationDates, date_from, date_to| {
+        QueryKind::OnlineConsultation(OnlineConsultationQuery {
+            date_from,
+            date_to,
+            dates: dates as i32,
+        })
+    };
+    let kind = match kind {
+        Kind::Qualification | Kind::MedicalAssistance => {
+            QueryKind::MedicalAssistance(MedicalAssistanceQuery {
+                treatment_month: month.unwrap_or_default(),
+            })
+        }
+        Kind::HomeVisit => QueryKind::HomeVisit(HomeVisitQuery {
+            consent_date_from: from,
+            consent_date_to: to,
+        }),
+        Kind::OnlineExamination => online(OnlineConsultationDates::Examination, from, to),
+        Kind::OnlineConsent => online(OnlineConsultationDates::Consent, from, to),
+    };
+    BulkQuery { kind: Some(kind) }
+}
+
 #[derive(Subcommand)]
 pub enum BulkCommand {
-    /// Submit patients from a CSV file, show progress, then write the results as CSV.
+    /// Submit patients from a CSV file (or ask a query kind), show progress, then write the
+    /// results as CSV.
     Start {
-        /// The patients (see `shikaku bulk --help` for the columns).
-        #[arg(long, value_name = "FILE")]
-        csv: PathBuf,
+        /// The patients (see `shikaku bulk --help` for the columns); for `--kind qualification`.
+        #[arg(long, value_name = "FILE", required_if_eq("kind", "qualification"))]
+        csv: Option<PathBuf>,
+        /// What to ask: the patients of the CSV, or a 医療扶助・訪問診療・オンライン診療 query.
+        #[arg(long, value_enum, default_value_t)]
+        kind: Kind,
+        /// 診療年月 of `--kind medical-assistance`.
+        #[arg(
+            long,
+            value_name = "YYYY-MM",
+            required_if_eq("kind", "medical-assistance")
+        )]
+        month: Option<String>,
+        /// First day of the range of the 訪問診療 and オンライン診療 queries.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<String>,
+        /// Last day of the range (included).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<String>,
         /// 資格確認日 (e.g. tomorrow's date for tomorrow's appointments); today when omitted.
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<String>,
@@ -84,15 +146,24 @@ pub async fn run(command: BulkCommand, channel: Channel, format: Format) -> Resu
     match command {
         BulkCommand::Start {
             csv,
+            kind,
+            month,
+            from,
+            to,
             date,
             label,
             out,
             encoding,
             no_wait,
         } => {
-            let items = read_items(&csv)?;
+            let (items, query) = match (kind, csv) {
+                (Kind::Qualification, Some(csv)) => (read_items(&csv)?, None),
+                (Kind::Qualification, None) => (Vec::new(), None),
+                (kind, _) => (Vec::new(), Some(query(kind, month, from, to))),
+            };
             let request = StartBulkCheckRequest {
                 items,
+                query,
                 confirmation_date: date.unwrap_or_default(),
                 label,
                 ..Default::default()
@@ -365,8 +436,9 @@ fn results_csv(response: &GetBulkCheckResultsResponse) -> Result<String, CliErro
 
 fn job_line(j: &BulkCheckJob) -> String {
     format!(
-        "{} {} {}/{} checked, {} failed, {} invalid ({}, concurrency {})",
+        "{} {} {} {}/{} checked, {} failed, {} invalid ({}, concurrency {})",
         j.id,
+        enum_word(j.kind, shikaku_proto::v1::BulkCheckKind::as_str_name),
         enum_word(j.state, BulkCheckState::as_str_name),
         j.checked,
         j.total,
@@ -382,11 +454,12 @@ fn render_jobs(response: &ListBulkChecksResponse) -> String {
         return "no bulk checks".to_owned();
     }
     let mut table = grid(&[
-        "id", "label", "state", "total", "checked", "failed", "invalid", "created",
+        "id", "kind", "label", "state", "total", "checked", "failed", "invalid", "created",
     ]);
     for j in &response.jobs {
         table.add_row(vec![
             j.id.clone(),
+            enum_word(j.kind, shikaku_proto::v1::BulkCheckKind::as_str_name),
             j.label.clone(),
             enum_word(j.state, BulkCheckState::as_str_name),
             j.total.to_string(),

@@ -18,6 +18,7 @@ mod plugins;
 mod purge;
 mod readers;
 mod reception;
+mod reference_number;
 mod result_view;
 mod secret;
 mod text_encoding;
@@ -136,7 +137,11 @@ enum Command {
     /// 再来受付: kiosk check-in, the reception list and patient links (患者番号).
     #[command(subcommand)]
     Reception(reception::ReceptionCommand),
-    /// 一括照会: bulk checks from a CSV file, with progress, results as CSV.
+    /// 照会番号の登録: register a patient number with OQS for a person.
+    #[command(subcommand)]
+    ReferenceNumber(reference_number::ReferenceNumberCommand),
+    /// 一括照会: bulk checks from a CSV file (or 医療扶助・訪問診療・オンライン診療 queries), with
+    /// progress, results as CSV.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
     /// The facility's certificates (TLS): init, client, revoke, list. Works on the data
@@ -207,6 +212,7 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::VisualCheckPassword(command) => visual_check::run(command, channel, format).await,
         Command::Plugins(command) => plugins::run(command, channel, format).await,
         Command::Reception(command) => reception::run(command, channel, format).await,
+        Command::ReferenceNumber(command) => reference_number::run(command, channel, format).await,
         Command::Bulk(command) => bulk::run(command, channel, format).await,
         Command::Tls(command) => tls::run(command, format),
         Command::Purge(args) => purge::run(args, format).await,

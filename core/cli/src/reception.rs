@@ -140,6 +140,9 @@ pub struct LinkArgs {
     /// 性別.
     #[arg(long, required_unless_present = "from_entry")]
     sex: Option<SexArg>,
+    /// Also register the patient number with OQS as the person's 照会番号 (before linking).
+    #[arg(long)]
+    register_reference_number: bool,
 }
 
 fn entry_ref(date: Option<String>, id: u64) -> Option<ReceptionRef> {
@@ -256,6 +259,7 @@ pub async fn run(
             let request = LinkPatientRequest {
                 patient_number: args.patient_number,
                 person: Some(person),
+                register_reference_number: args.register_reference_number,
                 ..Default::default()
             };
             let response = client.link_patient(request).await?;
@@ -418,8 +422,13 @@ fn render_link(r: &LinkPatientResponse) -> String {
     } else {
         "already linked"
     };
+    let registered = r
+        .reference_number
+        .as_ref()
+        .map(|n| format!("{}\n", crate::reference_number::render(n)))
+        .unwrap_or_default();
     format!(
-        "{verb}: {}\n{}",
+        "{registered}{verb}: {}\n{}",
         link.patient_number,
         render_links(&ListPatientLinksResponse {
             links: vec![link.clone()],

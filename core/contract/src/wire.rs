@@ -5,11 +5,13 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use shikaku_domain::clock;
+use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::{self, ErrorReason, Medium};
 use shikaku_domain::reader::{ReaderError, ReaderEvent, ReaderEventKind, ReaderInfo};
 use shikaku_domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_domain::upstream::{
-    CardCheck, Evidence, IssuedActivationCode, IssuedPassword, NumbersCheck, UpstreamError,
+    BulkQuery, CardCheck, Evidence, IssuedActivationCode, IssuedPassword, NumbersCheck,
+    OnlineDates, ReferenceNumberRegistration, RegisteredReferenceNumber, UpstreamError,
     UpstreamEvent,
 };
 use shikaku_domain::values::{
@@ -324,6 +326,96 @@ pub fn numbers_check_from_wire(c: &w::NumbersCheckRequest) -> Result<NumbersChec
         limit_certificate_consent: c.limit_certificate_consent,
         confirmation_date: date("confirmation date", &c.confirmation_date)?,
     })
+}
+
+pub fn registration_to_wire(r: &ReferenceNumberRegistration) -> w::ReferenceNumberRequest {
+    w::ReferenceNumberRequest {
+        reference_number: r.reference_number.as_str().to_owned(),
+        insurer_number: r.insurer.as_str().to_owned(),
+        symbol: r
+            .symbol
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        number: r.number.as_str().to_owned(),
+        branch: r
+            .branch
+            .as_ref()
+            .map(|b| b.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn registration_from_wire(
+    r: &w::ReferenceNumberRequest,
+) -> Result<ReferenceNumberRegistration, WireError> {
+    Ok(ReferenceNumberRegistration {
+        reference_number: PatientNumber::parse(&r.reference_number)
+            .map_err(|e| malformed("reference number", e))?,
+        insurer: InsurerNumber::parse(&r.insurer_number)
+            .map_err(|e| malformed("insurer number", e))?,
+        symbol: optional(&r.symbol, CardSymbol::parse, "symbol")?,
+        number: CardNumber::parse(&r.number).map_err(|e| malformed("number", e))?,
+        branch: optional(&r.branch, BranchNumber::parse, "branch")?,
+    })
+}
+
+pub fn registered_to_wire(r: &RegisteredReferenceNumber) -> w::ReferenceNumberReply {
+    w::ReferenceNumberReply {
+        reference_number: r.reference_number.clone(),
+        processing_result_code: r.processing_result_code.clone(),
+        processing_result_message: r.processing_result_message.clone(),
+    }
+}
+
+pub fn registered_from_wire(r: w::ReferenceNumberReply) -> RegisteredReferenceNumber {
+    RegisteredReferenceNumber {
+        reference_number: r.reference_number,
+        processing_result_code: r.processing_result_code,
+        processing_result_message: r.processing_result_message,
+    }
+}
+
+pub fn bulk_query_to_wire(q: &BulkQuery, confirmation_date: NaiveDate) -> w::BulkQueryRequest {
+    let (kind, from, to) = match *q {
+        BulkQuery::MedicalAssistance { month } => ("medical_assistance", iso(month), String::new()),
+        BulkQuery::HomeVisit { from, to } => ("home_visit", iso(from), iso(to)),
+        BulkQuery::OnlineConsultation { by, from, to } => (
+            match by {
+                OnlineDates::Examination => "online_examination",
+                OnlineDates::Consent => "online_consent",
+            },
+            iso(from),
+            iso(to),
+        ),
+    };
+    w::BulkQueryRequest {
+        kind: kind.into(),
+        from,
+        to,
+        confirmation_date: iso(confirmation_date),
+    }
+}
+
+pub fn bulk_query_from_wire(q: &w::BulkQueryRequest) -> Result<(BulkQuery, NaiveDate), WireError> {
+    let from = date("from", &q.from)?;
+    let to = || date("to", &q.to);
+    let query = match q.kind.as_str() {
+        "medical_assistance" => BulkQuery::MedicalAssistance { month: from },
+        "home_visit" => BulkQuery::HomeVisit { from, to: to()? },
+        "online_examination" => BulkQuery::OnlineConsultation {
+            by: OnlineDates::Examination,
+            from,
+            to: to()?,
+        },
+        "online_consent" => BulkQuery::OnlineConsultation {
+            by: OnlineDates::Consent,
+            from,
+            to: to()?,
+        },
+        other => return Err(malformed("bulk query kind", other)),
+    };
+    Ok((query, date("confirmation date", &q.confirmation_date)?))
 }
 
 pub fn issued_code_to_wire(i: &IssuedActivationCode) -> w::IssuedActivationCode {

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
+use crate::patient::PatientNumber;
 use crate::pb::{ConsentChoices, Medium, QualificationResult};
 use crate::secret::{ActivationCode, VisualCheckPassword};
 use crate::values::{AccountId, BranchNumber, CardNumber, CardSymbol, DeviceMemo, InsurerNumber};
@@ -41,6 +42,56 @@ pub struct NumbersCheck {
     pub birth_date: NaiveDate,
     pub limit_certificate_consent: bool,
     pub confirmation_date: NaiveDate,
+}
+
+/// 照会番号の登録: the facility's patient number (患者番号) registered with OQS for the person
+/// holding these insurance numbers, so later results for them (face-auth results included)
+/// carry it as `ReferenceNumber`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceNumberRegistration {
+    /// 照会番号: the patient number to register.
+    pub reference_number: PatientNumber,
+    pub insurer: InsurerNumber,
+    pub symbol: Option<CardSymbol>,
+    pub number: CardNumber,
+    pub branch: Option<BranchNumber>,
+}
+
+/// What OQS answered to a registration it accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisteredReferenceNumber {
+    /// 照会番号 as OQS echoed it (the one sent when it echoed none).
+    pub reference_number: String,
+    /// 処理結果コード / メッセージ: supplementary information on success, if any.
+    pub processing_result_code: String,
+    pub processing_result_message: String,
+}
+
+/// The 一括照会 kinds that ask OQS who is concerned rather than checking given patients: each
+/// answers a list of people, however many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkQuery {
+    /// 医療扶助 (OQSmutic): recipients with a 医療券・調剤券 for this 診療年月 (the first of the
+    /// month stands for the month).
+    MedicalAssistance { month: NaiveDate },
+    /// 訪問診療 (OQSmuhvq): people who consented at a home visit between these dates.
+    HomeVisit { from: NaiveDate, to: NaiveDate },
+    /// オンライン診療 (OQSmuonq): people seen online (by 診察日) or who consented (by 同意日)
+    /// between these dates.
+    OnlineConsultation {
+        by: OnlineDates,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+}
+
+/// Which dates an オンライン診療 query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnlineDates {
+    /// 診察日 (ExaminationDateFrom/To).
+    Examination,
+    /// 同意日 (ConsentDateFrom/To).
+    Consent,
 }
 
 /// A freshly issued activation code: the code itself exists only here.
@@ -191,6 +242,24 @@ pub trait Upstream: Send + Sync + 'static {
         _checks: &[NumbersCheck],
     ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
         Err(UpstreamError::Unsupported("bulk checks"))
+    }
+
+    /// 照会番号の登録 for one person (OQSsiimm01).
+    async fn register_reference_number(
+        &self,
+        _registration: &ReferenceNumberRegistration,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        Err(UpstreamError::Unsupported("照会番号 registration"))
+    }
+
+    /// One of the query kinds of 一括照会 (医療扶助, 訪問診療, オンライン診療): everyone OQS
+    /// answers, in its order; one person's error does not fail the rest.
+    async fn bulk_query(
+        &self,
+        _query: &BulkQuery,
+        _confirmation_date: NaiveDate,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        Err(UpstreamError::Unsupported("this kind of bulk query"))
     }
 
     /// Unsolicited results from now on, for an upstream that has them.

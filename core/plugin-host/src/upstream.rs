@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use prost::Message;
 use shikaku_contract::wire;
 use shikaku_domain::pb::QualificationResult;
 use shikaku_domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_domain::upstream::{
-    CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck, Receipt, Upstream,
-    UpstreamError, UpstreamEvent,
+    BulkQuery, CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck, Receipt,
+    ReferenceNumberRegistration, RegisteredReferenceNumber, Upstream, UpstreamError, UpstreamEvent,
 };
 use shikaku_domain::values::{AccountId, DeviceMemo};
 use shikaku_plugin_abi::{MethodFn, UpstreamVTableV1, status};
@@ -258,6 +259,46 @@ impl Upstream for PluginUpstream {
                 checks.len()
             )));
         }
+        Ok(reply
+            .items
+            .into_iter()
+            .map(|item| match item.outcome {
+                Some(w::bulk_check_item::Outcome::Result(r)) => Ok(r),
+                Some(w::bulk_check_item::Outcome::Error(e)) => {
+                    Err(wire::upstream_error_from_wire(status::UNKNOWN, e))
+                }
+                None => Err(UpstreamError::Unavailable("an empty bulk answer".into())),
+            })
+            .collect())
+    }
+
+    async fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        if self.vtable.register_reference_number.is_none() {
+            return Err(UpstreamError::Unsupported("照会番号 registration"));
+        }
+        let request = wire::registration_to_wire(registration).encode_to_vec();
+        let bytes = self
+            .call(self.vtable.register_reference_number, request)
+            .await?;
+        let reply: w::ReferenceNumberReply =
+            decode(&bytes, "registration reply").map_err(upstream_error)?;
+        Ok(wire::registered_from_wire(reply))
+    }
+
+    async fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        if self.vtable.bulk_query.is_none() {
+            return Err(UpstreamError::Unsupported("this kind of bulk query"));
+        }
+        let request = wire::bulk_query_to_wire(query, confirmation_date).encode_to_vec();
+        let bytes = self.call(self.vtable.bulk_query, request).await?;
+        let reply: w::BulkCheckReply = decode(&bytes, "bulk reply").map_err(upstream_error)?;
         Ok(reply
             .items
             .into_iter()

@@ -38,6 +38,8 @@ pub enum Permission {
     Reception,
     /// Patient links (患者番号の紐付け).
     PatientLinks,
+    /// 照会番号の登録 with OQS.
+    ReferenceNumbers,
     /// Bulk checks (一括照会).
     Bulk,
     /// Activation codes for マイナ資格確認アプリ devices.
@@ -60,6 +62,7 @@ impl Permission {
             Self::CheckIn => "check_in",
             Self::Reception => "reception",
             Self::PatientLinks => "patient_links",
+            Self::ReferenceNumbers => "reference_numbers",
             Self::Bulk => "bulk",
             Self::ActivationCodes => "activation_codes",
             Self::VisualCheckPasswords => "visual_check_passwords",
@@ -95,6 +98,10 @@ pub const METHODS: &[(&str, Permission)] = {
         (
             "/shikaku.v1.ReceptionService/RemovePatientLink",
             PatientLinks,
+        ),
+        (
+            "/shikaku.v1.ReceptionService/RegisterReferenceNumber",
+            ReferenceNumbers,
         ),
         ("/shikaku.v1.ReceptionService/ListReceptions", Reception),
         ("/shikaku.v1.ReceptionService/WatchReceptions", Reception),
@@ -167,11 +174,17 @@ impl Role {
                     | CheckIn
                     | Reception
                     | PatientLinks
+                    | ReferenceNumbers
                     | Bulk
             ),
             Self::Admin => matches!(
                 permission,
-                Public | ActivationCodes | VisualCheckPasswords | Plugins | Audit
+                Public
+                    | ReferenceNumbers
+                    | ActivationCodes
+                    | VisualCheckPasswords
+                    | Plugins
+                    | Audit
             ),
         }
     }
@@ -533,6 +546,9 @@ mod tests {
             assert!(role.allows(Permission::Public));
         }
         assert!(!Role::Kiosk.allows(Permission::PatientLinks));
+        assert!(!Role::Kiosk.allows(Permission::ReferenceNumbers));
+        assert!(Role::Reception.allows(Permission::ReferenceNumbers));
+        assert!(Role::Admin.allows(Permission::ReferenceNumbers));
         assert!(!Role::Reception.allows(Permission::ActivationCodes));
         assert!(!Role::Admin.allows(Permission::CardCheck));
         assert!(METHODS.iter().all(|(_, p)| Role::Local.allows(*p)));

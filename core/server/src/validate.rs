@@ -3,12 +3,14 @@
 
 use chrono::NaiveDate;
 use shikaku_domain::patient::PatientNumber;
+use shikaku_domain::pb::bulk_query::Kind as QueryKind;
 use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
+use shikaku_domain::pb::{BulkQuery as PbBulkQuery, OnlineConsultationDates};
 use shikaku_domain::pb::{
     CheckByCardRequest, CheckByInsuranceNumbersRequest, Consent, ConsentChoices, ReceptionRef,
 };
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
-use shikaku_domain::upstream::NumbersCheck;
+use shikaku_domain::upstream::{BulkQuery, NumbersCheck, OnlineDates, ReferenceNumberRegistration};
 use shikaku_domain::values::{
     AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, iso, parse_birth_date,
     parse_date, parse_reader_name,
@@ -53,6 +55,103 @@ pub fn validate_numbers(
         birth_date: birth.expect("validated"),
         limit_certificate_consent: req.limit_certificate_consent,
         confirmation_date: date.expect("validated"),
+    })
+}
+
+/// Days a query's date range may span at most.
+const MAX_QUERY_DAYS: i64 = 366;
+
+/// A bulk query kind (医療扶助, 訪問診療, オンライン診療), its fields named under `query.`.
+pub fn validate_query(q: &PbBulkQuery) -> Result<BulkQuery, ServiceError> {
+    let mut v = Validator::new();
+    let range = |v: &mut Validator,
+                 from_name: &'static str,
+                 from: &str,
+                 to_name: &'static str,
+                 to: &str| {
+        let from = v.check(from_name, parse_date(from));
+        let to = v.check(to_name, parse_date(to));
+        match (from, to) {
+            (Some(f), Some(t)) if t < f => {
+                v.fail(to_name, "must not be before the start of the range");
+                None
+            }
+            (Some(f), Some(t)) if (t - f).num_days() >= MAX_QUERY_DAYS => {
+                v.fail(
+                    to_name,
+                    format!("the range must span at most {MAX_QUERY_DAYS} days"),
+                );
+                None
+            }
+            (Some(f), Some(t)) => Some((f, t)),
+            _ => None,
+        }
+    };
+    let query = match &q.kind {
+        None => {
+            v.fail(
+                "query",
+                "choose one of medical_assistance, home_visit or online_consultation",
+            );
+            None
+        }
+        Some(QueryKind::MedicalAssistance(m)) => v
+            .check(
+                "query.medical_assistance.treatment_month",
+                parse_date(&format!("{}-01", m.treatment_month.trim()))
+                    .ok()
+                    .filter(|_| m.treatment_month.trim().len() == 7)
+                    .ok_or_else(|| ValueError::Rule("must be a month written YYYY-MM".into())),
+            )
+            .map(|month| BulkQuery::MedicalAssistance { month }),
+        Some(QueryKind::HomeVisit(h)) => range(
+            &mut v,
+            "query.home_visit.consent_date_from",
+            &h.consent_date_from,
+            "query.home_visit.consent_date_to",
+            &h.consent_date_to,
+        )
+        .map(|(from, to)| BulkQuery::HomeVisit { from, to }),
+        Some(QueryKind::OnlineConsultation(o)) => {
+            let by = match o.dates() {
+                OnlineConsultationDates::Consent => OnlineDates::Consent,
+                _ => OnlineDates::Examination,
+            };
+            range(
+                &mut v,
+                "query.online_consultation.date_from",
+                &o.date_from,
+                "query.online_consultation.date_to",
+                &o.date_to,
+            )
+            .map(|(from, to)| BulkQuery::OnlineConsultation { by, from, to })
+        }
+    };
+    v.finish()?;
+    Ok(query.expect("validated"))
+}
+
+/// 照会番号の登録 from its request: every broken field is named at once.
+pub fn validate_registration(
+    patient_number: &str,
+    insurer_number: &str,
+    symbol: &str,
+    number: &str,
+    branch: &str,
+) -> Result<ReferenceNumberRegistration, ServiceError> {
+    let mut v = Validator::new();
+    let reference = v.check("patient_number", PatientNumber::parse(patient_number));
+    let insurer = v.check("insurer_number", InsurerNumber::parse(insurer_number));
+    let symbol = v.check("symbol", optional(symbol, CardSymbol::parse));
+    let number = v.check("number", CardNumber::parse(number));
+    let branch = v.check("branch", optional(branch, BranchNumber::parse));
+    v.finish()?;
+    Ok(ReferenceNumberRegistration {
+        reference_number: reference.expect("validated"),
+        insurer: insurer.expect("validated"),
+        symbol: symbol.expect("validated"),
+        number: number.expect("validated"),
+        branch: branch.expect("validated"),
     })
 }
 

@@ -117,6 +117,36 @@ pub(crate) fn settle_item(tx: &Transaction<'_>, o: &BulkItemOutcome) -> Result<(
     Ok(())
 }
 
+pub(crate) fn replace_items(
+    tx: &Transaction<'_>,
+    job_id: &str,
+    items: &[BulkItemRecord],
+) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM bulk_items WHERE job_id = ?1")?
+        .execute(params![job_id])?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO bulk_items (job_id, idx, key, request, state, result, error_reason,
+             error_message, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for i in items {
+        stmt.execute(params![
+            job_id,
+            i.idx,
+            i.key,
+            i.request,
+            i.state,
+            i.result,
+            i.error_reason,
+            i.error_message,
+            i.finished_at
+        ])?;
+    }
+    tx.prepare_cached("UPDATE bulk_jobs SET total = ?2 WHERE id = ?1")?
+        .execute(params![job_id, items.len() as u32])?;
+    Ok(())
+}
+
 pub(crate) fn finish_job(tx: &Transaction<'_>, id: &str, at: &str) -> Result<(), StoreError> {
     tx.prepare_cached("UPDATE bulk_jobs SET state = 'done', finished_at = ?2 WHERE id = ?1")?
         .execute(params![id, at])?;

@@ -42,6 +42,12 @@ pub enum WriteOp {
     },
     /// Records one item's outcome.
     SettleBulkItem(BulkItemOutcome),
+    /// Replaces a job's items (a query job's one pending query by the people OQS answered) and
+    /// sets its total to match.
+    ReplaceBulkItems {
+        job_id: String,
+        items: Vec<BulkItemRecord>,
+    },
     /// Marks a job done.
     FinishBulkJob {
         id: String,
@@ -259,6 +265,9 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<Option<i64>
         }
         WriteOp::InsertBulkJob { job, items } => crate::bulk::insert_job(tx, job, items)?,
         WriteOp::SettleBulkItem(o) => crate::bulk::settle_item(tx, o)?,
+        WriteOp::ReplaceBulkItems { job_id, items } => {
+            crate::bulk::replace_items(tx, job_id, items)?
+        }
         WriteOp::FinishBulkJob { id, finished_at } => crate::bulk::finish_job(tx, id, finished_at)?,
         WriteOp::Purge(_) => unreachable!("apply_op runs purges"),
         WriteOp::Audit(a) => {

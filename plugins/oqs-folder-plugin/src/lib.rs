@@ -5,9 +5,13 @@
 //! Card checks are not requests the folder interface has: the patient uses the terminal's own
 //! face-auth reader, and its results come back through `next_event` (the `face` folder).
 
+use chrono::NaiveDate;
 use shikaku_oqs_folder::FolderTransport;
 use shikaku_plugin_sdk::domain::pb::QualificationResult;
-use shikaku_plugin_sdk::domain::upstream::{CardCheck, NumbersCheck, UpstreamError, UpstreamEvent};
+use shikaku_plugin_sdk::domain::upstream::{
+    BulkQuery, CardCheck, NumbersCheck, ReferenceNumberRegistration, RegisteredReferenceNumber,
+    UpstreamError, UpstreamEvent,
+};
 use shikaku_plugin_sdk::{Deadline, Host, PluginError, UpstreamPlugin, export_upstream};
 
 const CARD_CHECKS: &str = "card checks through the folders (they happen at the terminal's face-auth reader and arrive as events)";
@@ -53,6 +57,25 @@ impl UpstreamPlugin for FolderPlugin {
         deadline: Deadline,
     ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
         self.0.bulk_check(checks, deadline.instant())
+    }
+
+    fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+        deadline: Deadline,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        self.0
+            .register_reference_number(registration, deadline.instant())
+    }
+
+    fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+        deadline: Deadline,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        self.0
+            .bulk_query(query, confirmation_date, deadline.instant())
     }
 }
 

@@ -157,14 +157,14 @@ impl FolderTransport {
         };
         let mut out: Vec<UpstreamEvent> = Vec::new();
         match name.kind {
-            MessageKind::BulkUpload(_) => {
+            MessageKind::BulkUpload(kind) => {
                 let reception = [&m.body.reception_number, &m.header.reception_number]
                     .into_iter()
                     .map(|r| r.trim())
                     .find(|r| !r.is_empty())
                     .map(str::to_owned);
                 if let Some(r) = reception {
-                    self.start_job(&r, State::Abandoned);
+                    self.start_job(&r, State::Abandoned, kind);
                 }
             }
             MessageKind::BulkDownload(_) => {
@@ -223,7 +223,7 @@ impl FolderTransport {
                 && Self::kind_of(&e.name).is_some_and(|k| matches!(k, MessageKind::BulkDownload(_)))
         });
         if due && !poll_out {
-            match self.poll_job(reception) {
+            match self.poll_job(reception, Self::job_kind(entry)) {
                 Ok(()) => {
                     self.lock_events()
                         .bulk_polled

@@ -31,6 +31,10 @@ pub(crate) struct Entry {
     /// A bulk job's 受付番号 (its polls are journalled as requests of their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reception_number: Option<String>,
+    /// A bulk job's upload stem (`OQSmutic01`), so its polls ask with the right kind; absent
+    /// in entries written before the query kinds (資格確認一括照会 then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_upload: Option<String>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -47,6 +51,7 @@ impl Entry {
             state,
             since_ms: now_ms(),
             reception_number: None,
+            bulk_upload: None,
         }
     }
 }

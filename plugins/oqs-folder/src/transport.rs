@@ -3,13 +3,16 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDate;
 use shikaku_domain::pb::QualificationResult;
-use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
+use shikaku_domain::upstream::{
+    BulkQuery, NumbersCheck, ReferenceNumberRegistration, RegisteredReferenceNumber, UpstreamError,
+};
 use shikaku_oqs_guard::Repeat;
 use shikaku_oqs_guard::bulk::{self, BulkExchange, BulkJob, JobStep};
-use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::names::{BulkKind, FileName, MessageKind};
 use shikaku_oqs_xml::{Request, ResultMessage, XmlError};
+use shikaku_oqs_xml::{map, registry};
 
 use crate::FolderTransport;
 use crate::files::{self, Look, PendingResult};
@@ -185,16 +188,60 @@ impl FolderTransport {
         };
         let journalled = JournalledJob {
             transport: self,
+            kind: job.kind,
             entry: RefCell::new(None),
         };
         let m = bulk::upload_and_poll(&self.guard, &journalled, job, &upload, deadline)?;
         Ok(map::bulk_results(checks.len(), &m))
     }
 
+    /// 照会番号の登録 (OQSsiimm01). Registering the same number again changes nothing, so it is
+    /// retried on faults like a check.
+    pub fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+        deadline: Instant,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        let request = registry::registration_request(
+            registration,
+            &self.facility_code,
+            "",
+            &self.config.dialect,
+        );
+        let sent = registration.reference_number.as_str();
+        self.guard.run(Repeat::Safe, deadline, |attempt_deadline| {
+            registry::registration_result(&self.exchange(request.clone(), attempt_deadline)?, sent)
+        })
+    }
+
+    /// 一括照会 of a query kind (医療扶助, 訪問診療, オンライン診療): one upload, then polls;
+    /// answers everyone the result lists.
+    pub fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+        deadline: Instant,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        let upload = registry::query_request(query, confirmation_date, &self.facility_code, "");
+        let job = BulkJob {
+            kind: registry::query_kind(query),
+            facility_code: &self.facility_code,
+            poll_every: Duration::from_millis(self.config.bulk_poll_ms),
+        };
+        let journalled = JournalledJob {
+            transport: self,
+            kind: job.kind,
+            entry: RefCell::new(None),
+        };
+        let m = bulk::upload_and_poll(&self.guard, &journalled, job, &upload, deadline)?;
+        Ok(registry::query_results(&m))
+    }
+
     /// Journals a bulk job by its 受付番号, so a restart or a passed deadline polls it to its end.
-    pub(crate) fn start_job(&self, reception: &str, state: State) -> Entry {
+    pub(crate) fn start_job(&self, reception: &str, state: State, kind: BulkKind) -> Entry {
         let mut job = Entry::new(format!("bulk-{reception}"), state);
         job.reception_number = Some(reception.to_owned());
+        job.bulk_upload = Some(MessageKind::BulkUpload(kind).stem());
         let _ = self.journal.record(&job);
         job
     }
@@ -210,6 +257,7 @@ impl FolderTransport {
 /// polls it to its end.
 struct JournalledJob<'a> {
     transport: &'a FolderTransport,
+    kind: BulkKind,
     entry: RefCell<Option<Entry>>,
 }
 
@@ -226,7 +274,7 @@ impl BulkExchange for JournalledJob<'_> {
         let t = self.transport;
         match step {
             JobStep::Started => {
-                *self.entry.borrow_mut() = Some(t.start_job(reception, State::Sent));
+                *self.entry.borrow_mut() = Some(t.start_job(reception, State::Sent, self.kind));
             }
             JobStep::Left => {
                 if let Some(job) = self.entry.borrow().as_ref() {
@@ -244,9 +292,19 @@ impl BulkExchange for JournalledJob<'_> {
 
 impl FolderTransport {
     /// Sends a poll for an abandoned bulk job without waiting; the sweeper reads its result.
-    pub(crate) fn poll_job(&self, reception: &str) -> Result<(), UpstreamError> {
-        let poll = map::bulk_download(BulkKind::Qualification, &self.facility_code, reception);
+    pub(crate) fn poll_job(&self, reception: &str, kind: BulkKind) -> Result<(), UpstreamError> {
+        let poll = map::bulk_download(kind, &self.facility_code, reception);
         self.send(poll, State::Abandoned).map(|_| ())
+    }
+
+    /// The bulk kind of a journalled job (資格確認一括照会 for entries that do not say).
+    pub(crate) fn job_kind(entry: &Entry) -> BulkKind {
+        BulkKind::ALL
+            .into_iter()
+            .find(|k| {
+                entry.bulk_upload.as_deref() == Some(MessageKind::BulkUpload(*k).stem().as_str())
+            })
+            .unwrap_or(BulkKind::Qualification)
     }
 
     /// The kind of message a journalled name is.

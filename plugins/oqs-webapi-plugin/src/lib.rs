@@ -2,9 +2,13 @@
 //! `shikaku_oqs_webapi::WebApiConfig`: `base_url`, `client_certificate`, `client_key`,
 //! `server_ca` or `server_pins_sha256`, `facility_code`, and the optional settings there.
 
+use chrono::NaiveDate;
 use shikaku_oqs_webapi::WebApiTransport;
 use shikaku_plugin_sdk::domain::pb::QualificationResult;
-use shikaku_plugin_sdk::domain::upstream::{CardCheck, NumbersCheck, UpstreamError};
+use shikaku_plugin_sdk::domain::upstream::{
+    BulkQuery, CardCheck, NumbersCheck, ReferenceNumberRegistration, RegisteredReferenceNumber,
+    UpstreamError,
+};
 use shikaku_plugin_sdk::{Deadline, Host, PluginError, UpstreamPlugin, export_upstream};
 
 const CARD_CHECKS: &str = "card checks through the web api (its layout is not public yet)";
@@ -46,6 +50,25 @@ impl UpstreamPlugin for WebApiPlugin {
         deadline: Deadline,
     ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
         self.0.bulk_check(checks, deadline.instant())
+    }
+
+    fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+        deadline: Deadline,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        self.0
+            .register_reference_number(registration, deadline.instant())
+    }
+
+    fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+        deadline: Deadline,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        self.0
+            .bulk_query(query, confirmation_date, deadline.instant())
     }
 }
 

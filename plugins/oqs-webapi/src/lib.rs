@@ -15,16 +15,19 @@ mod tls;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 use shikaku_domain::pb::QualificationResult;
-use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
+use shikaku_domain::upstream::{
+    BulkQuery, NumbersCheck, ReferenceNumberRegistration, RegisteredReferenceNumber, UpstreamError,
+};
 use shikaku_domain::values::FacilityCode;
 use shikaku_oqs_guard::bulk::{self, BulkExchange, BulkJob};
 use shikaku_oqs_guard::{Guard, GuardConfig, Repeat};
 use shikaku_oqs_xml::dom::Limits;
-use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::names::{BulkKind, FileName};
 use shikaku_oqs_xml::{Dialect, Encoding, Request, ResultMessage, XmlError};
+use shikaku_oqs_xml::{map, registry};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -308,6 +311,49 @@ impl WebApiTransport {
         };
         let m = bulk::upload_and_poll(&self.guard, self, job, &upload, deadline)?;
         Ok(map::bulk_results(checks.len(), &m))
+    }
+}
+
+impl WebApiTransport {
+    /// 照会番号の登録 (OQSsiimm01): registering the same number again changes nothing, so it
+    /// is retried on faults.
+    pub fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+        deadline: Instant,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        let sent = registration.reference_number.as_str();
+        self.guard.run(Repeat::Safe, deadline, |attempt_deadline| {
+            let request = registry::registration_request(
+                registration,
+                &self.facility_code,
+                &self.file_identifier(),
+                &self.config.dialect,
+            );
+            registry::registration_result(&self.exchange(&request, attempt_deadline)?, sent)
+        })
+    }
+
+    /// 一括照会 of a query kind (医療扶助, 訪問診療, オンライン診療): one upload, then polls.
+    pub fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+        deadline: Instant,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        let upload = registry::query_request(
+            query,
+            confirmation_date,
+            &self.facility_code,
+            &self.file_identifier(),
+        );
+        let job = BulkJob {
+            kind: registry::query_kind(query),
+            facility_code: &self.facility_code,
+            poll_every: Duration::from_millis(self.config.bulk_poll_ms),
+        };
+        let m = bulk::upload_and_poll(&self.guard, self, job, &upload, deadline)?;
+        Ok(registry::query_results(&m))
     }
 }
 

@@ -18,6 +18,7 @@ pub mod map;
 pub mod model;
 pub mod names;
 mod out;
+pub mod registry;
 mod text;
 pub mod zipped;
 

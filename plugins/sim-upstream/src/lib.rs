@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 use shikaku_plugin_sdk::domain::pb::QualificationResult;
 use shikaku_plugin_sdk::domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_plugin_sdk::domain::upstream::{
-    CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck, Upstream, UpstreamError,
-    UpstreamEvent,
+    BulkQuery, CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck,
+    ReferenceNumberRegistration, RegisteredReferenceNumber, Upstream, UpstreamError, UpstreamEvent,
 };
 use shikaku_plugin_sdk::domain::values::{AccountId, DeviceMemo};
 use shikaku_plugin_sdk::{Deadline, Host, PluginError, UpstreamPlugin, block_on, export_upstream};
@@ -78,6 +79,23 @@ impl UpstreamPlugin for SimUpstream {
         _: Deadline,
     ) -> Result<QualificationResult, UpstreamError> {
         block_on(self.simulator.check_by_numbers(check))
+    }
+
+    fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+        _: Deadline,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        block_on(self.simulator.register_reference_number(registration))
+    }
+
+    fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+        _: Deadline,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        block_on(self.simulator.bulk_query(query, confirmation_date))
     }
 
     fn issue_activation_code(

@@ -41,6 +41,14 @@ pub(crate) struct Account {
 pub(crate) struct Person {
     pub id: String,
     pub result: QualificationResult,
+    /// Dates the 一括照会 query kinds find the person by: consent at a home visit (訪問診療),
+    /// an online consultation and consent to it (オンライン診療), as YYYY-MM-DD.
+    #[serde(default)]
+    pub home_visit_consented: Option<String>,
+    #[serde(default)]
+    pub online_examined: Option<String>,
+    #[serde(default)]
+    pub online_consented: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

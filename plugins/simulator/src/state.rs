@@ -1,5 +1,5 @@
 //! The simulator's own durable state, as OQS would keep it: activation codes and visual-check
-//! passwords as argon2id hashes only, and account lockouts.
+//! passwords as argon2id hashes only, account lockouts, and the 照会番号 registered for people.
 //!
 //! A visual-check password has 4 digits by OQS's rule: 10,000 candidates, which no hash
 //! protects alone once the database is copied. So every secret is first keyed with
@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS activation_codes (
     issued_at   INTEGER NOT NULL,
     usable_from INTEGER NOT NULL,
     device_id   TEXT
+);
+CREATE TABLE IF NOT EXISTS reference_numbers (
+    person_id        TEXT PRIMARY KEY,
+    reference_number TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS accounts (
     account_id    TEXT PRIMARY KEY,

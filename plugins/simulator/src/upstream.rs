@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use rand::{Rng, RngCore};
 use rusqlite::{OptionalExtension, params};
 use shikaku_domain::certificate::{CertificateInfo, classify_expiry};
@@ -18,8 +18,8 @@ use shikaku_domain::pb::{
 use shikaku_domain::reader::sha256_digest_info;
 use shikaku_domain::secret::{ActivationCode, VisualCheckPassword};
 use shikaku_domain::upstream::{
-    CardCheck, Evidence, IssuedActivationCode, IssuedPassword, NumbersCheck, Upstream,
-    UpstreamError, UpstreamEvent,
+    BulkQuery, CardCheck, Evidence, IssuedActivationCode, IssuedPassword, NumbersCheck,
+    ReferenceNumberRegistration, RegisteredReferenceNumber, Upstream, UpstreamError, UpstreamEvent,
 };
 use shikaku_domain::values::{AccountId, DeviceMemo, iso};
 use tokio::sync::broadcast;
@@ -30,6 +30,10 @@ use crate::fixture::Fixture;
 use crate::hashing::HashPool;
 use crate::pki::{self, Pki};
 use crate::state::State;
+
+/// The simulator's code for a registration of numbers it knows nobody by (the real codes,
+/// 別紙6-1, are not public).
+pub const CODE_NOT_FOUND: &str = "SIMX0004";
 
 /// Wrong visual-check passwords before an account locks, and for how long.
 const MAX_PASSWORD_FAILURES: i64 = 5;
@@ -77,6 +81,19 @@ impl Simulator {
     pub(crate) fn new(fixture: Fixture, pki: Pki, state: State, config: &SimulatorConfig) -> Self {
         let state = Arc::new(state);
         let directory = Directory::new(fixture.facility_code, fixture.person);
+        // What earlier runs registered: OQS keeps 照会番号 until they are replaced.
+        let kept: Vec<(String, String)> = {
+            let conn = state.conn.lock().unwrap_or_else(|p| p.into_inner());
+            conn.prepare("SELECT person_id, reference_number FROM reference_numbers")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()
+                })
+                .unwrap_or_default()
+        };
+        for (person, number) in kept {
+            directory.restore(&person, &number);
+        }
         let cards = fixture
             .card
             .iter()
@@ -111,7 +128,7 @@ impl Simulator {
             .ok_or(UpstreamError::CertificateUnknown)?;
         let now = clock::now();
         let mut result = if registered {
-            self.directory.people[person].clone()
+            self.directory.result_of(person)
         } else {
             QualificationResult {
                 not_registered_for_insurance_use: true,
@@ -268,7 +285,7 @@ impl Upstream for Simulator {
 
         let now = clock::now();
         let mut result = if registered {
-            self.directory.people[person].clone()
+            self.directory.result_of(person)
         } else {
             QualificationResult {
                 not_registered_for_insurance_use: true,
@@ -307,6 +324,51 @@ impl Upstream for Simulator {
         let mut result = self.directory.check_by_numbers(check);
         result.simulated = true;
         Ok(result)
+    }
+
+    async fn register_reference_number(
+        &self,
+        registration: &ReferenceNumberRegistration,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        let person =
+            self.directory
+                .register(registration)
+                .map_err(|e| UpstreamError::ErrorResult {
+                    code: CODE_NOT_FOUND.into(),
+                    message: e.to_string(),
+                })?;
+        let number = registration.reference_number.as_str().to_owned();
+        self.blocking(move |state| {
+            let conn = state.conn.lock().unwrap_or_else(|p| p.into_inner());
+            conn.execute(
+                "INSERT INTO reference_numbers (person_id, reference_number) VALUES (?1, ?2)
+                 ON CONFLICT (person_id) DO UPDATE SET reference_number = excluded.reference_number",
+                params![person, number],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await?;
+        Ok(RegisteredReferenceNumber {
+            reference_number: registration.reference_number.as_str().to_owned(),
+            ..Default::default()
+        })
+    }
+
+    async fn bulk_query(
+        &self,
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        Ok(self
+            .directory
+            .query(query, confirmation_date)
+            .into_iter()
+            .map(|mut r| {
+                r.simulated = true;
+                Ok(r)
+            })
+            .collect())
     }
 
     async fn issue_activation_code(

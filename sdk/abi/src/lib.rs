@@ -14,8 +14,9 @@ use core::ffi::c_void;
 
 /// The ABI major version: a new major means a new entry symbol.
 pub const ABI_MAJOR: u16 = 1;
-/// The ABI minor version: 1.1 appended `next_event` and `bulk_check` to the upstream vtable.
-pub const ABI_MINOR: u16 = 1;
+/// The ABI minor version: 1.1 appended `next_event` and `bulk_check` to the upstream vtable,
+/// 1.2 `register_reference_number` and `bulk_query`.
+pub const ABI_MINOR: u16 = 2;
 /// The entry symbol of ABI major 1.
 pub const ENTRY_SYMBOL_V1: &[u8] = b"shikaku_plugin_entry_v1\0";
 
@@ -244,6 +245,11 @@ pub struct UpstreamVTableV1 {
     pub next_event: Option<MethodFn>,
     /// `BulkCheckRequest` → `BulkCheckReply`.
     pub bulk_check: Option<MethodFn>,
+    // --- ABI 1.2 ---
+    /// `ReferenceNumberRequest` → `ReferenceNumberReply` (照会番号の登録).
+    pub register_reference_number: Option<MethodFn>,
+    /// `BulkQueryRequest` → `BulkCheckReply` (医療扶助, 訪問診療, オンライン診療 一括照会).
+    pub bulk_query: Option<MethodFn>,
 }
 
 /// The size of the upstream vtable in ABI 1.0, before `next_event` and `bulk_check`.

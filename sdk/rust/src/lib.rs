@@ -31,7 +31,8 @@ use shikaku_domain::pb::{Medium, QualificationResult};
 use shikaku_domain::reader::{ReaderError, ReaderEvent, ReaderInfo};
 use shikaku_domain::secret::{ActivationCode, Pin, VisualCheckPassword};
 use shikaku_domain::upstream::{
-    CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck, UpstreamError, UpstreamEvent,
+    BulkQuery, CardCheck, IssuedActivationCode, IssuedPassword, NumbersCheck,
+    ReferenceNumberRegistration, RegisteredReferenceNumber, UpstreamError, UpstreamEvent,
 };
 use shikaku_domain::values::{AccountId, DeviceMemo};
 pub use tracing::Level;
@@ -198,6 +199,26 @@ pub trait UpstreamPlugin: Send + Sync + Sized + 'static {
                 }
             })
             .collect())
+    }
+
+    /// 照会番号の登録 for one person.
+    fn register_reference_number(
+        &self,
+        _registration: &ReferenceNumberRegistration,
+        _deadline: Deadline,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
+        Err(UpstreamError::Unsupported("照会番号 registration"))
+    }
+
+    /// 一括照会 of a query kind (医療扶助, 訪問診療, オンライン診療): everyone OQS lists.
+    #[allow(clippy::type_complexity)]
+    fn bulk_query(
+        &self,
+        _query: &BulkQuery,
+        _confirmation_date: chrono::NaiveDate,
+        _deadline: Deadline,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
+        Err(UpstreamError::Unsupported("this kind of bulk query"))
     }
 }
 

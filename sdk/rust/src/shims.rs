@@ -498,6 +498,8 @@ pub const fn upstream_vtable<P: UpstreamPlugin>() -> UpstreamVTableV1 {
         verify_visual_check_password: Some(verify_visual_check_password::<P>),
         next_event: Some(next_upstream_event::<P>),
         bulk_check: Some(bulk_check::<P>),
+        register_reference_number: Some(register_reference_number::<P>),
+        bulk_query: Some(bulk_query::<P>),
     }
 }
 
@@ -698,6 +700,53 @@ unsafe extern "C" fn bulk_check<P: UpstreamPlugin>(
                 .map_err(wire_err)?;
             let answers = p
                 .bulk_check(&checks, deadline(timeout_ms))
+                .map_err(upstream_err)?;
+            let items = answers
+                .into_iter()
+                .map(|a| w::BulkCheckItem {
+                    outcome: Some(match a {
+                        Ok(r) => w::bulk_check_item::Outcome::Result(r),
+                        Err(e) => w::bulk_check_item::Outcome::Error(upstream_err(e).1),
+                    }),
+                })
+                .collect();
+            Ok(w::BulkCheckReply { items }.encode_to_vec())
+        })
+    }
+}
+
+unsafe extern "C" fn register_reference_number<P: UpstreamPlugin>(
+    target: *mut c_void,
+    request: Bytes,
+    timeout_ms: u32,
+    out: *mut OwnedBuf,
+) -> CallStatus {
+    let request = unsafe { bytes(request) };
+    unsafe {
+        upstream_call::<P>(target, out, |p| {
+            let req: w::ReferenceNumberRequest = decode(request)?;
+            let registration = wire::registration_from_wire(&req).map_err(wire_err)?;
+            let registered = p
+                .register_reference_number(&registration, deadline(timeout_ms))
+                .map_err(upstream_err)?;
+            Ok(wire::registered_to_wire(&registered).encode_to_vec())
+        })
+    }
+}
+
+unsafe extern "C" fn bulk_query<P: UpstreamPlugin>(
+    target: *mut c_void,
+    request: Bytes,
+    timeout_ms: u32,
+    out: *mut OwnedBuf,
+) -> CallStatus {
+    let request = unsafe { bytes(request) };
+    unsafe {
+        upstream_call::<P>(target, out, |p| {
+            let req: w::BulkQueryRequest = decode(request)?;
+            let (query, date) = wire::bulk_query_from_wire(&req).map_err(wire_err)?;
+            let answers = p
+                .bulk_query(&query, date, deadline(timeout_ms))
                 .map_err(upstream_err)?;
             let items = answers
                 .into_iter()

@@ -49,6 +49,8 @@ int main(void) {
     FIELD(ShikakuUpstreamVTableV1, verify_visual_check_password);
     FIELD(ShikakuUpstreamVTableV1, next_event);
     FIELD(ShikakuUpstreamVTableV1, bulk_check);
+    FIELD(ShikakuUpstreamVTableV1, register_reference_number);
+    FIELD(ShikakuUpstreamVTableV1, bulk_query);
     printf("SHIKAKU_UPSTREAM_VTABLE_V1_0_SIZE %zu\n", (size_t)SHIKAKU_UPSTREAM_VTABLE_V1_0_SIZE);
     printf("SHIKAKU_ABI_MAJOR %d\nSHIKAKU_ABI_MINOR %d\n", SHIKAKU_ABI_MAJOR, SHIKAKU_ABI_MINOR);
     printf("SHIKAKU_KIND_UPSTREAM %d\nSHIKAKU_FLAG_BULK_CHECK %llu\n", SHIKAKU_KIND_UPSTREAM,

@@ -10,11 +10,11 @@ use shikaku_domain::clock;
 use shikaku_domain::upstream::NumbersCheck;
 use shikaku_domain::values::{BranchNumber, CardNumber, CardSymbol, InsurerNumber};
 use shikaku_oqs_xml::dom::Limits;
-use shikaku_oqs_xml::map;
 use shikaku_oqs_xml::{
-    BulkKind, Dialect, Encoding, MessageHeader, MessageKind, Request, ResultBody, ResultMessage,
-    SearchInfo, XmlError,
+    BulkKind, Dialect, Encoding, MessageHeader, MessageKind, RegistrationInfo, Request, ResultBody,
+    ResultMessage, SearchInfo, XmlError,
 };
+use shikaku_oqs_xml::{map, registry};
 use shikaku_simulator::Directory;
 
 /// Codes the simulator uses for its own errors (the real ones, 別紙6-1, are not public).
@@ -22,11 +22,15 @@ pub const CODE_BAD_REQUEST: &str = "SIMX0001";
 pub const CODE_UNSUPPORTED: &str = "SIMX0002";
 pub const CODE_UNKNOWN_RECEPTION: &str = "SIMX0003";
 
+pub const CODE_NOT_FOUND: &str = "SIMX0004";
+
 /// A bulk job: its answers, ready from `ready_at`.
 #[derive(Debug)]
 struct Job {
     ready_at: Instant,
     units: Vec<ResultBody>,
+    /// BulkRegistrationUnit answers of a 照会番号一括登録.
+    registration_units: Vec<ResultBody>,
     confirmation_date: String,
 }
 
@@ -136,6 +140,33 @@ impl Answerer {
         }
     }
 
+    /// One 照会番号の登録: remembered for the person (later results carry it), or an error
+    /// result for numbers nobody has.
+    fn register(&self, registration: RegistrationInfo) -> ResultBody {
+        let outcome = registry::registration_of(&registration)
+            .map_err(|rule| (CODE_BAD_REQUEST, rule))
+            .and_then(|r| {
+                self.directory
+                    .register(&r)
+                    .map_err(|e| (CODE_NOT_FOUND, e.to_string()))
+            });
+        match outcome {
+            Ok(_) => ResultBody {
+                processing_result_status: "1".into(),
+                reference_number: registration.reference_number.clone(),
+                registration: Some(registration),
+                ..Default::default()
+            },
+            Err((code, message)) => ResultBody {
+                processing_result_status: "2".into(),
+                processing_result_code: code.into(),
+                processing_result_message: message,
+                registration: Some(registration),
+                ..Default::default()
+            },
+        }
+    }
+
     /// The answer to a request file of `kind` (a parse failure is answered too, as the terminal
     /// would, with an error result).
     pub fn answer(&self, kind: MessageKind, bytes: &[u8]) -> ResultMessage {
@@ -171,29 +202,56 @@ impl Answerer {
                     segment_of_result: "1".into(),
                     ..Default::default()
                 },
-                body: ResultBody {
-                    processing_result_status: "1".into(),
-                    reference_number: registration.reference_number.clone(),
-                    registration: Some(registration),
-                    ..Default::default()
-                },
+                body: self.register(registration),
                 ..Default::default()
             },
             Request::BulkUpload {
-                kind: BulkKind::Qualification,
+                kind,
                 header,
                 searches,
-                ..
+                registrations,
             } => {
                 let date = header.qualification_confirmation_date.clone();
-                let units = searches
-                    .into_iter()
-                    .map(|s| {
-                        let (mut body, _) = self.check(&s, &date);
-                        body.search_info = Some(s);
-                        body
-                    })
-                    .collect();
+                let (mut units, mut registration_units) = (Vec::new(), Vec::new());
+                match kind {
+                    BulkKind::Qualification => {
+                        units = searches
+                            .into_iter()
+                            .map(|s| {
+                                let (mut body, _) = self.check(&s, &date);
+                                body.search_info = Some(s);
+                                body
+                            })
+                            .collect();
+                    }
+                    BulkKind::ReferenceNumbers => {
+                        registration_units = registrations
+                            .into_iter()
+                            .map(|r| self.register(r))
+                            .collect();
+                    }
+                    query_kind => {
+                        let Some(search) = searches.first() else {
+                            return file_error(
+                                CODE_BAD_REQUEST,
+                                "QualificationConfirmSearchInfo がありません",
+                                &file_id,
+                            );
+                        };
+                        let query = match registry::query_of(query_kind, search) {
+                            Ok(q) => q,
+                            Err(rule) => return file_error(CODE_BAD_REQUEST, &rule, &file_id),
+                        };
+                        let day = NaiveDate::parse_from_str(date.trim(), "%Y%m%d")
+                            .unwrap_or_else(|_| clock::today());
+                        units = self
+                            .directory
+                            .query(&query, day)
+                            .iter()
+                            .map(map::from_result)
+                            .collect();
+                    }
+                }
                 let reception = {
                     let mut n = self
                         .next_reception
@@ -207,6 +265,7 @@ impl Answerer {
                     Job {
                         ready_at: Instant::now() + self.bulk_delay,
                         units,
+                        registration_units,
                         confirmation_date: date,
                     },
                 );
@@ -228,9 +287,7 @@ impl Answerer {
                 }
             }
             Request::BulkDownload {
-                kind: BulkKind::Qualification,
-                reception_number,
-                ..
+                reception_number, ..
             } => {
                 let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(job) = jobs.get(reception_number.trim()) else {
@@ -241,9 +298,11 @@ impl Answerer {
                     );
                 };
                 let ready = Instant::now() >= job.ready_at;
+                let all = job.units.len() + job.registration_units.len();
                 let errors = job
                     .units
                     .iter()
+                    .chain(&job.registration_units)
                     .filter(|u| u.processing_result_status == "2")
                     .count();
                 ResultMessage {
@@ -255,12 +314,12 @@ impl Answerer {
                         reception_number: reception_number.clone(),
                         segment_of_result: if ready { "1" } else { "2" }.into(),
                         number_of_processing_result: if ready {
-                            job.units.len().to_string()
+                            all.to_string()
                         } else {
                             String::new()
                         },
                         number_of_normal_processing: if ready {
-                            (job.units.len() - errors).to_string()
+                            (all - errors).to_string()
                         } else {
                             String::new()
                         },
@@ -272,6 +331,11 @@ impl Answerer {
                         ..Default::default()
                     },
                     units: if ready { job.units.clone() } else { Vec::new() },
+                    registration_units: if ready {
+                        job.registration_units.clone()
+                    } else {
+                        Vec::new()
+                    },
                     ..Default::default()
                 }
             }

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::{Caller, audited, new_id};
 use crate::context::Context;
 use crate::error::ServiceError;
-use crate::validate::Page;
+use crate::validate::{Page, validate_query};
 use crate::workflow::{bulk, card_check};
 
 /// Items one job may hold.
@@ -40,8 +40,10 @@ type ProgressStream = StdPin<Box<dyn Stream<Item = Result<WatchBulkCheckResponse
 
 fn validate_start(req: &StartBulkCheckRequest) -> Result<(String, String), ServiceError> {
     let mut v = Validator::new();
-    if req.items.is_empty() {
-        v.fail("items", "must hold at least one patient");
+    match (&req.query, req.items.is_empty()) {
+        (None, true) => v.fail("items", "must hold at least one patient (or give a query)"),
+        (Some(_), false) => v.fail("items", "must be empty when a query is given"),
+        _ => {}
     }
     if req.items.len() > MAX_ITEMS {
         v.fail("items", format!("must hold at most {MAX_ITEMS} patients"));
@@ -89,8 +91,20 @@ impl BulkCheckService for BulkChecks {
             async |_, req, note| {
                 note.subject = id.clone();
                 let (label, date) = validate_start(&req)?;
-                let job = bulk::create(ctx, &id, label, date, &req.items).await?;
-                note.detail = format!("items={}", req.items.len());
+                let job = match &req.query {
+                    Some(asked) => {
+                        let query = validate_query(asked)?;
+                        note.method = "query";
+                        let job = bulk::create_query(ctx, &id, label, date, asked, &query).await?;
+                        note.detail = format!("query={}", job.kind().as_str_name());
+                        job
+                    }
+                    None => {
+                        let job = bulk::create(ctx, &id, label, date, &req.items).await?;
+                        note.detail = format!("items={}", req.items.len());
+                        job
+                    }
+                };
                 Ok(StartBulkCheckResponse { job: Some(job) })
             },
         );

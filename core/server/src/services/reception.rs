@@ -12,8 +12,9 @@ use shikaku_domain::pb::{
     AcceptReceptionRequest, AcceptReceptionResponse, CheckInRequest, CheckInResponse,
     LinkPatientRequest, LinkPatientResponse, ListPatientLinksRequest, ListPatientLinksResponse,
     ListReceptionsRequest, ListReceptionsResponse, ReceptionRef, ReceptionSource, ReceptionStatus,
-    RejectReceptionRequest, RejectReceptionResponse, RemovePatientLinkRequest,
-    RemovePatientLinkResponse, WatchReceptionsRequest, WatchReceptionsResponse,
+    RegisterReferenceNumberRequest, RegisterReferenceNumberResponse, RejectReceptionRequest,
+    RejectReceptionResponse, RemovePatientLinkRequest, RemovePatientLinkResponse,
+    WatchReceptionsRequest, WatchReceptionsResponse,
 };
 use shikaku_domain::values::iso;
 use shikaku_domain::{ValueError, clock};
@@ -23,9 +24,10 @@ use tonic::{Request, Response, Status};
 use crate::audit::{self, Caller, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
-use crate::validate::{Page, day, patient_number, reference, under_card};
+use crate::validate::{Page, day, patient_number, reference, under_card, validate_registration};
 use crate::workflow::card_check;
 use crate::workflow::reception::{self, Desk, Visit};
+use crate::workflow::reference_number;
 
 /// How an entry is named on its audit line, as the client gave it.
 fn entry_subject(entry: Option<&ReceptionRef>) -> String {
@@ -153,19 +155,87 @@ impl ReceptionService for Receptions {
                     }
                     (Err(e), _) | (_, Err(e)) => return Err(e),
                 };
+                // Registered first: when OQS refuses, nothing is linked.
+                let registered = if req.register_reference_number {
+                    note.person = ctx.people.person(
+                        &person.insurer_number,
+                        &person.symbol,
+                        &person.number,
+                        &person.branch,
+                    );
+                    let registration = validate_registration(
+                        number.as_str(),
+                        &person.insurer_number,
+                        &person.symbol,
+                        &person.number,
+                        &person.branch,
+                    )
+                    .map_err(|e| {
+                        ServiceError::field(
+                            "register_reference_number",
+                            ValueError::Rule(format!(
+                                "registering a 照会番号 needs the person's insurance numbers: {e}"
+                            )),
+                        )
+                    })?;
+                    Some(reference_number::register(ctx, &registration).await?)
+                } else {
+                    None
+                };
                 let (link, created) = self
                     .desk()
                     .link(&ctx.store, &number, &person, &caller.actor())
                     .await?;
                 note.subject = link.id.clone();
-                note.detail = if created { "linked" } else { "unchanged" }.into();
+                note.detail = match (created, registered.is_some()) {
+                    (true, false) => "linked",
+                    (false, false) => "unchanged",
+                    (true, true) => "linked registered",
+                    (false, true) => "unchanged registered",
+                }
+                .into();
                 Ok(LinkPatientResponse {
                     link: Some(link),
                     created,
+                    reference_number: registered,
                 })
             },
         );
         self.0.replays.once(&caller, "LinkPatient", &id, run).await
+    }
+
+    async fn register_reference_number(
+        &self,
+        request: Request<RegisterReferenceNumberRequest>,
+    ) -> Result<Response<RegisterReferenceNumberResponse>, Status> {
+        let ctx = &self.0;
+        let operation = "RegisterReferenceNumber";
+        let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
+        let run = audited(
+            &ctx.store,
+            request,
+            operation,
+            "clerk",
+            async |_, req, note| {
+                note.subject = req.patient_number.chars().take(20).collect();
+                let registration = validate_registration(
+                    &req.patient_number,
+                    &req.insurer_number,
+                    &req.symbol,
+                    &req.number,
+                    &req.branch,
+                )?;
+                note.person =
+                    ctx.people
+                        .person(&req.insurer_number, &req.symbol, &req.number, &req.branch);
+                let registration = reference_number::register(ctx, &registration).await?;
+                note.detail = "registered".into();
+                Ok(RegisterReferenceNumberResponse {
+                    registration: Some(registration),
+                })
+            },
+        );
+        self.0.replays.once(&caller, operation, &id, run).await
     }
 
     async fn list_patient_links(

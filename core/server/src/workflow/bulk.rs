@@ -9,10 +9,12 @@ use prost::Message;
 use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::bulk_check_item::Target;
 use shikaku_domain::pb::{
-    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckMode, BulkCheckState, BulkItemState,
-    CheckByInsuranceNumbersRequest, ErrorReason, QualificationResult, WatchBulkCheckResponse,
+    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckKind, BulkCheckMode,
+    BulkCheckState, BulkItemState, BulkQuery as PbBulkQuery, CheckByInsuranceNumbersRequest,
+    ErrorReason, QualificationResult, WatchBulkCheckResponse,
 };
-use shikaku_domain::upstream::{NumbersCheck, UpstreamError};
+use shikaku_domain::upstream::{BulkQuery, NumbersCheck, UpstreamError};
+use shikaku_domain::values::parse_date;
 use shikaku_domain::{ValueError, clock};
 use shikaku_store::{
     BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord, StoreError, WriteOp,
@@ -23,7 +25,29 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::audit::{self, Caller, Entry};
 use crate::context::Context;
 use crate::error::ServiceError;
-use crate::validate::validate_numbers;
+use crate::validate::{validate_numbers, validate_query};
+
+/// The stored mode of a query job starts with this, then the kind (`query:home_visit`).
+const QUERY_MODE: &str = "query:";
+
+fn query_mode(q: &BulkQuery) -> String {
+    let kind = match q {
+        BulkQuery::MedicalAssistance { .. } => "medical_assistance",
+        BulkQuery::HomeVisit { .. } => "home_visit",
+        BulkQuery::OnlineConsultation { .. } => "online_consultation",
+    };
+    format!("{QUERY_MODE}{kind}")
+}
+
+fn kind_of_mode(mode: &str) -> BulkCheckKind {
+    match mode.strip_prefix(QUERY_MODE) {
+        None => BulkCheckKind::Qualification,
+        Some("medical_assistance") => BulkCheckKind::MedicalAssistance,
+        Some("home_visit") => BulkCheckKind::HomeVisit,
+        Some("online_consultation") => BulkCheckKind::OnlineConsultation,
+        Some(_) => BulkCheckKind::Unspecified,
+    }
+}
 
 /// Tries per item when the upstream is unavailable or slow.
 const TRIES: u32 = 3;
@@ -59,11 +83,12 @@ pub fn job_pb(j: &BulkJobRecord, c: BulkCounts) -> BulkCheckJob {
         } else {
             BulkCheckState::Running
         } as i32,
-        mode: if j.mode == "bulk_upload" {
+        mode: if j.mode == "bulk_upload" || j.mode.starts_with(QUERY_MODE) {
             BulkCheckMode::BulkUpload
         } else {
             BulkCheckMode::PerPatient
         } as i32,
+        kind: kind_of_mode(&j.mode) as i32,
         concurrency: j.concurrency,
         confirmation_date: j.confirmation_date.clone(),
         created_at: j.created_at.clone(),
@@ -210,7 +235,25 @@ async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
     let job = ctx.store.bulk_job(&id).await?;
     let pending = ctx.store.bulk_items(&id, true).await?;
     let mut shutdown = Box::pin(ctx.shutting_down());
-    if job.mode == "bulk_upload" {
+    if job.mode.starts_with(QUERY_MODE) {
+        if let Some(item) = pending.first() {
+            let asked = PbBulkQuery::decode(item.request.as_slice()).unwrap_or_default();
+            let answers = match (validate_query(&asked), parse_date(&job.confirmation_date)) {
+                (Ok(query), Ok(date)) => {
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(()),
+                        a = ctx.upstream.bulk_query(&query, date) => a.map_err(ServiceError::from),
+                    }
+                }
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(ServiceError::field("confirmation_date", e)),
+            };
+            match answers {
+                Ok(people) => answered(&ctx, &id, people).await?,
+                Err(e) => settle(&ctx, &id, item.idx, Outcome::Failed(e)).await?,
+            }
+        }
+    } else if job.mode == "bulk_upload" {
         let mut checks = Vec::new();
         for item in &pending {
             let parsed = BulkCheckItem::decode(item.request.as_slice()).unwrap_or_default();
@@ -293,7 +336,11 @@ async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
         ctx.bulk.bump();
         let entry = Entry {
             operation: "BulkCheckFinished",
-            method: "insurance_numbers",
+            method: if job.mode.starts_with(QUERY_MODE) {
+                "query"
+            } else {
+                "insurance_numbers"
+            },
             detail: format!(
                 "checked={} failed={} invalid={}",
                 counts.checked, counts.failed, counts.invalid
@@ -305,6 +352,49 @@ async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
             .await
             .map_err(|s| ServiceError::Store(StoreError::Conflict(s.message().to_owned())))?;
     }
+    Ok(())
+}
+
+/// Stores everyone a query answered as the job's items, each settled: its 照会番号 (when OQS
+/// has one) is the item's key.
+async fn answered(
+    ctx: &Context,
+    id: &str,
+    people: Vec<Result<QualificationResult, UpstreamError>>,
+) -> Result<(), StoreError> {
+    let items = people
+        .into_iter()
+        .enumerate()
+        .map(|(idx, answer)| {
+            let key = answer
+                .as_ref()
+                .map(|r| r.reference_number.chars().take(64).collect())
+                .unwrap_or_default();
+            let outcome = match answer {
+                Ok(r) => Outcome::Checked(Box::new(r)),
+                Err(e) => Outcome::Failed(e.into()),
+            };
+            let o = outcome_record(id, idx as u32, outcome);
+            BulkItemRecord {
+                job_id: id.to_owned(),
+                idx: idx as u32,
+                key,
+                request: Vec::new(),
+                state: o.state.to_owned(),
+                result: o.result,
+                error_reason: o.error_reason,
+                error_message: o.error_message,
+                finished_at: Some(o.finished_at),
+            }
+        })
+        .collect();
+    ctx.store
+        .write(vec![WriteOp::ReplaceBulkItems {
+            job_id: id.to_owned(),
+            items,
+        }])
+        .await?;
+    ctx.bulk.bump();
     Ok(())
 }
 
@@ -329,6 +419,49 @@ pub fn resume_unfinished(ctx: Arc<Context>) {
             Err(e) => tracing::error!(error = %e, "cannot list unfinished bulk checks"),
         }
     });
+}
+
+/// Stores a new query job (医療扶助, 訪問診療, オンライン診療): one pending item, the query,
+/// replaced by the people OQS answers once it has. Runs once `spawn_job` is called.
+pub async fn create_query(
+    ctx: &Context,
+    id: &str,
+    label: String,
+    date: String,
+    asked: &PbBulkQuery,
+    query: &BulkQuery,
+) -> Result<BulkCheckJob, ServiceError> {
+    let now = clock::rfc3339(clock::now());
+    let job = BulkJobRecord {
+        id: id.to_owned(),
+        label,
+        state: "running".into(),
+        mode: query_mode(query),
+        concurrency: 1,
+        confirmation_date: date,
+        created_at: now,
+        finished_at: None,
+        total: 1,
+    };
+    let item = BulkItemRecord {
+        job_id: id.to_owned(),
+        idx: 0,
+        key: String::new(),
+        request: asked.encode_to_vec(),
+        state: "pending".into(),
+        result: None,
+        error_reason: String::new(),
+        error_message: String::new(),
+        finished_at: None,
+    };
+    ctx.store
+        .write(vec![WriteOp::InsertBulkJob {
+            job: job.clone(),
+            items: vec![item],
+        }])
+        .await?;
+    let counts = ctx.store.bulk_counts(id).await?;
+    Ok(job_pb(&job, counts))
 }
 
 /// Stores a new job with its items: numbers are checked now, so a bad row is reported at once and

@@ -79,13 +79,23 @@ impl Desk {
         }
     }
 
-    /// Finds who the person is at this facility: linked by their insurance, or candidates by
-    /// kana name, birth date and sex (never merged here), or nobody.
+    /// Finds who the person is at this facility: by the 照会番号 OQS sent when it is a patient
+    /// number linked here (it survives a change of insurance), then linked by their insurance,
+    /// or candidates by kana name, birth date and sex (never merged here), or nobody.
     async fn match_person(
         &self,
         store: &Store,
+        reference_number: &str,
         person: Option<&LinkedPerson>,
     ) -> Result<(PatientMatch, String, Vec<PatientCandidate>), ServiceError> {
+        if let Ok(number) = PatientNumber::parse(reference_number)
+            && !store
+                .links(&self.facility, Some(number.as_str()))
+                .await?
+                .is_empty()
+        {
+            return Ok((PatientMatch::Linked, number.to_string(), Vec::new()));
+        }
         let Some(person) = person else {
             return Ok((PatientMatch::None, String::new(), Vec::new()));
         };
@@ -137,7 +147,9 @@ impl Desk {
     ) -> Result<ReceptionEntry, ServiceError> {
         let result = visit.result;
         let person = patient::person_of(&result);
-        let (matched, number, candidates) = self.match_person(store, person.as_ref()).await?;
+        let (matched, number, candidates) = self
+            .match_person(store, &result.reference_number, person.as_ref())
+            .await?;
         let instruction = patient::instruction(&result, matched);
         let automatic = self.mode == config::ReceptionMode::Automatic
             && instruction == shikaku_domain::pb::KioskInstruction::GoAhead;
