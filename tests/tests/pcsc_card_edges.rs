@@ -236,9 +236,10 @@ async fn a_locked_iphone_is_told_to_unlock_the_phone() {
     };
     rig.insert_with(0, "iphone", locked).unwrap();
     let e = check(&d, &reader, "").await.unwrap_err();
-    // The reason stays the generic reader failure (no error variant names a locked phone yet);
-    // the message says what to do.
-    assert!(e.message().contains("unlock the phone"), "{e:?}");
+    // Not a plugin failure: the patient unlocks the phone and the same request succeeds.
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert_eq!(reason(&e).0, "PHONE_LOCKED", "{e:?}");
+    assert!(e.message().contains("unlock"), "{e:?}");
     rig.reader(0).remove().unwrap();
 
     rig.insert(0, "iphone").unwrap();

@@ -97,15 +97,6 @@ fn unexpected(step: &str, sw: u16) -> ReaderError {
     ReaderError::Failure(format!("{step} failed with status {sw:04X}"))
 }
 
-/// An iPhone keeps its certificate and key closed (6982) until it is unlocked on the phone.
-fn iphone_locked() -> ReaderError {
-    ReaderError::Failure(
-        "the iphone keeps its certificate closed (status 6982): unlock the phone, \
-         then hold it to the reader again"
-            .into(),
-    )
-}
-
 /// Whether an extended READ BINARY's status word means the card or reader does not take the
 /// extended form (wrong length, 6Cxx, or the instruction or parameters refused).
 fn refuses_extended(sw: u16) -> bool {
@@ -411,7 +402,7 @@ impl PcscSession {
                 // 6282: end of file before Le bytes; the data is still good.
                 0x9000 | 0x6282 if !r.data.is_empty() => certificate.extend_from_slice(&r.data),
                 0x6982 if medium == Medium::Android => return Err(ReaderError::PinRequired),
-                0x6982 if medium == Medium::Iphone => return Err(iphone_locked()),
+                0x6982 if medium == Medium::Iphone => return Err(ReaderError::PhoneLocked),
                 sw if self.extended && refuses_extended(sw) => {
                     self.fall_back_to_short_reads(medium, &format!("status {sw:04X}"));
                     continue;
@@ -498,7 +489,7 @@ impl PcscSession {
         let r = self.exchange(&apdu, false, deadline)?;
         match r.sw {
             0x9000 if !r.data.is_empty() => Ok(r.data),
-            0x6982 if self.medium == Some(Medium::Iphone) => Err(iphone_locked()),
+            0x6982 if self.medium == Some(Medium::Iphone) => Err(ReaderError::PhoneLocked),
             0x6982 => Err(ReaderError::Failure(
                 "security status not satisfied: verify the pin before signing".into(),
             )),
