@@ -118,8 +118,9 @@ async fn every_medium_by_every_identity_method() {
     let d = daemon(vec![pcsc(&rig, &[0])]).await;
     let password = issue_password(&d).await;
 
-    // A My Number card, which takes extended APDUs: 10 APDUs for a PIN check (9 steps and the
-    // tries query before VERIFY), 5 for a visual check (token and certificate only).
+    // A My Number card, which takes extended APDUs: 9 APDUs for a PIN check (8 steps and the
+    // tries query before VERIFY), 4 for a visual check (token and certificate only; the
+    // certificate is read by its short EF identifier, with no SELECT).
     rig.insert(0, "taro").unwrap();
     let r = check(&d, pin(&reader, "1234")).await.unwrap();
     assert_eq!(
@@ -128,7 +129,7 @@ async fn every_medium_by_every_identity_method() {
     );
     assert_eq!(
         rig.reader(0).apdu_count(),
-        10,
+        9,
         "{:#?}",
         rig.reader(0).apdu_log()
     );
@@ -144,7 +145,7 @@ async fn every_medium_by_every_identity_method() {
     );
     assert!(r.visual_check_performed);
     assert_eq!(r.visual_check_account_id, "staff01");
-    assert_eq!(rig.reader(0).apdu_count(), 5);
+    assert_eq!(rig.reader(0).apdu_count(), 4);
     // A PC/SC reader has no camera.
     let e = check(&d, face(&reader)).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
@@ -252,9 +253,9 @@ async fn a_card_removed_mid_check_fails_it_and_the_next_card_works() {
     };
     let reader = rig.reader(0).name().to_owned();
     let d = daemon(vec![pcsc(&rig, &[0])]).await;
-    // The card leaves when the certificate read (the 5th APDU) arrives.
+    // The card leaves when the certificate read (the 4th APDU) arrives.
     let pulled = InsertOptions {
-        remove_after: Some(5),
+        remove_after: Some(4),
         ..Default::default()
     };
     rig.insert_with(0, "taro", pulled).unwrap();
@@ -351,8 +352,8 @@ async fn two_readers_serve_two_clients_at_once() {
     assert_eq!(a.unwrap().validity(), Validity::Valid);
     assert_eq!(b.validity(), Validity::Valid);
     // Each card saw exactly its own check (with the tries query before VERIFY).
-    assert_eq!(rig.reader(0).apdu_count(), 10);
-    assert_eq!(rig.reader(1).apdu_count(), 10);
+    assert_eq!(rig.reader(0).apdu_count(), 9);
+    assert_eq!(rig.reader(1).apdu_count(), 9);
     d.running.stop().await.unwrap();
 }
 

@@ -109,7 +109,7 @@ async fn a_locked_card_is_refused_before_the_pin_leaves_the_host() {
         )
     );
     assert_eq!(verifies(&rig), [4], "{}", log(&rig));
-    assert_eq!(rig.reader(0).apdu_count(), 7, "{}", log(&rig));
+    assert_eq!(rig.reader(0).apdu_count(), 6, "{}", log(&rig));
     rig.reader(0).remove().unwrap();
 
     // A card locked by wrong PINs here (the last try once the patient was warned): the try
@@ -170,8 +170,8 @@ async fn a_contactless_atr_reads_the_certificate_in_one_extended_apdu() {
     let reader = rig.reader(0).name().to_owned();
     let d = daemon(&rig).await;
 
-    // The pseudo-ATR declares nothing; the card takes extended APDUs. 10 APDUs per PIN check,
-    // as on a contact card: 9 steps and the tries query.
+    // The pseudo-ATR declares nothing; the card takes extended APDUs. 9 APDUs per PIN check,
+    // as on a contact card: 8 steps and the tries query.
     let contactless = InsertOptions {
         contactless: true,
         extended: Some(true),
@@ -187,7 +187,7 @@ async fn a_contactless_atr_reads_the_certificate_in_one_extended_apdu() {
         );
         assert_eq!(
             rig.reader(0).apdu_count(),
-            10,
+            9,
             "check {check_number}: {}",
             log(&rig)
         );
@@ -236,9 +236,10 @@ async fn a_locked_iphone_is_told_to_unlock_the_phone() {
     };
     rig.insert_with(0, "iphone", locked).unwrap();
     let e = check(&d, &reader, "").await.unwrap_err();
-    // The reason stays the generic reader failure (no error variant names a locked phone yet);
-    // the message says what to do.
-    assert!(e.message().contains("unlock the phone"), "{e:?}");
+    // Not a plugin failure: the patient unlocks the phone and the same request succeeds.
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert_eq!(reason(&e).0, "PHONE_LOCKED", "{e:?}");
+    assert!(e.message().contains("unlock"), "{e:?}");
     rig.reader(0).remove().unwrap();
 
     rig.insert(0, "iphone").unwrap();

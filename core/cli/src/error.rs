@@ -26,6 +26,8 @@ pub enum CliError {
     Store(shikaku_store::StoreError),
     /// `shikaku health`: the daemon answered, and not SERVING (already printed). Exit code 1.
     NotServing,
+    /// `shikaku doctor`: something needs action (already printed). Exit code 1.
+    NeedsAction,
     /// Whoever read our output stopped reading (`| head`): stop quietly, as Unix tools do.
     StdoutClosed,
 }
@@ -79,7 +81,7 @@ impl CliError {
                 eprintln!("error: {error}");
                 ExitCode::from(1)
             }
-            CliError::NotServing => ExitCode::from(1),
+            CliError::NotServing | CliError::NeedsAction => ExitCode::from(1),
             CliError::StdoutClosed => ExitCode::SUCCESS,
         }
     }

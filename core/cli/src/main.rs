@@ -11,6 +11,7 @@ mod backup;
 mod bulk;
 mod check;
 mod client;
+mod doctor;
 mod error;
 mod health;
 mod output;
@@ -166,6 +167,11 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Whether the daemon serves (gRPC health); exits non-zero when it does not.
     Health(health::HealthCommand),
+    /// Check this facility's set-up end to end and say what to fix (設定の点検): the
+    /// configuration, the data directory's modes, the certificates' expiry, the terminal's
+    /// folders, and the daemon's health, plugins, readers and upstream. Exits non-zero when
+    /// anything needs action (要対応).
+    Doctor(doctor::DoctorArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -219,6 +225,7 @@ async fn call(command: Command, channel: client::Channel, format: Format) -> Res
         Command::Backup(args) => backup::run(args, format),
         Command::Health(command) => health::run(command, channel, format).await,
         Command::Audit(args) => audit::run(args, channel, format).await,
+        Command::Doctor(args) => doctor::run(args, channel, format).await,
     }
 }
 

@@ -201,7 +201,7 @@ fn render_revoke(view: &RevokeView) -> String {
 }
 
 /// Certificates expiring within this many days are flagged, so they are replaced in time.
-const EXPIRES_SOON_DAYS: i64 = 30;
+pub(crate) const EXPIRES_SOON_DAYS: i64 = 30;
 
 fn render_list(views: &[SummaryView]) -> String {
     let mut table = grid(&[

@@ -77,6 +77,7 @@ pub fn reader(e: &ReaderError) -> ErrorClass {
         ReaderError::CardRemoved => ErrorClass::new(ABORTED, R::CardRemoved),
         ReaderError::Busy => ErrorClass::new(ABORTED, R::ReaderBusy),
         ReaderError::PinRequired => ErrorClass::new(FAILED_PRECONDITION, R::PinRequired),
+        ReaderError::PhoneLocked => ErrorClass::new(FAILED_PRECONDITION, R::PhoneLocked),
         ReaderError::FaceAuthUnsupported => {
             ErrorClass::new(FAILED_PRECONDITION, R::FaceAuthUnsupported)
         }
@@ -160,6 +161,7 @@ pub fn every_reader_error() -> Vec<ReaderError> {
         ReaderError::CardRemoved,
         ReaderError::Busy,
         ReaderError::PinRequired,
+        ReaderError::PhoneLocked,
         ReaderError::FaceAuthUnsupported,
         ReaderError::FaceNotMatched,
         ReaderError::Failure("no answer to select".into()),
@@ -176,6 +178,7 @@ pub fn every_reader_error() -> Vec<ReaderError> {
             | ReaderError::CardRemoved
             | ReaderError::Busy
             | ReaderError::PinRequired
+            | ReaderError::PhoneLocked
             | ReaderError::FaceAuthUnsupported
             | ReaderError::FaceNotMatched
             | ReaderError::Failure(_)

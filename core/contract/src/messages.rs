@@ -47,6 +47,9 @@ pub fn ja(reason: ErrorReason) -> &'static str {
         R::PinRequired => {
             "スマートフォン（Android）では暗証番号の入力が必要です。暗証番号で確認し直してください。"
         }
+        R::PhoneLocked => {
+            "スマートフォンのロックが解除されていません。ロックを解除してからリーダーにかざし、もう一度お試しください。"
+        }
         R::VisualCheckPasswordIncorrect => {
             "目視確認用パスワードが違います。5 回間違えるとアカウントがロックされます。"
         }

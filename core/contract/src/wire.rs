@@ -73,6 +73,8 @@ pub fn reader_error_from_wire(code: i32, e: w::Error) -> ReaderError {
         Some(R::CardRemoved) => ReaderError::CardRemoved,
         Some(R::ReaderBusy) => ReaderError::Busy,
         Some(R::PinRequired) => ReaderError::PinRequired,
+        // Sent only by plugins built with an SDK that knows it; older ones say FAILURE.
+        Some(R::PhoneLocked) => ReaderError::PhoneLocked,
         Some(R::FaceAuthUnsupported) => ReaderError::FaceAuthUnsupported,
         Some(R::FaceNotMatched) => ReaderError::FaceNotMatched,
         Some(R::PluginFailed) => ReaderError::PluginFailed(e.message),

@@ -3,6 +3,7 @@
 use shikaku_contract::errors::{self, every_reader_error, every_upstream_error};
 use shikaku_contract::wire;
 use shikaku_domain::pb::ErrorReason as R;
+use shikaku_domain::reader::ReaderError;
 use shikaku_plugin_abi::status::*;
 
 /// (code, reason, wire reason) of each reader error, in `every_reader_error` order.
@@ -19,6 +20,7 @@ const READER_ROWS: &[(i32, R, &str)] = &[
     (ABORTED, R::CardRemoved, "CARD_REMOVED"),
     (ABORTED, R::ReaderBusy, "READER_BUSY"),
     (FAILED_PRECONDITION, R::PinRequired, "PIN_REQUIRED"),
+    (FAILED_PRECONDITION, R::PhoneLocked, "PHONE_LOCKED"),
     (
         FAILED_PRECONDITION,
         R::FaceAuthUnsupported,
@@ -123,6 +125,20 @@ fn every_reader_error_crosses_the_wire_unchanged_with_the_tables_code() {
         assert_eq!(code, errors::reader(&e).code, "{e:?}");
         assert_eq!(wire::reader_error_from_wire(code, w), e);
     }
+}
+
+#[test]
+fn a_reason_the_host_does_not_know_is_a_reader_failure_with_the_plugins_message() {
+    // What an older daemon does with a newer plugin's PHONE_LOCKED, and this one with any reason
+    // added later; an older plugin sends its locked phone as a plain FAILURE.
+    let (code, mut w) = wire::reader_error_to_wire(&ReaderError::PhoneLocked);
+    assert_eq!(code, FAILED_PRECONDITION);
+    w.reason = "A_REASON_FROM_THE_FUTURE".into();
+    let message = w.message.clone();
+    assert_eq!(
+        wire::reader_error_from_wire(code, w),
+        ReaderError::Failure(message)
+    );
 }
 
 #[test]

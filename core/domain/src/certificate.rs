@@ -23,14 +23,14 @@ pub struct CertificateError(String);
 impl CertificateInfo {
     pub fn parse(der_bytes: &[u8]) -> Result<Self, CertificateError> {
         let cert = Certificate::from_der(der_bytes).map_err(|e| CertificateError(e.to_string()))?;
-        let tbs = &cert.tbs_certificate;
+        let tbs = cert.tbs_certificate();
         let serial = tbs
-            .serial_number
+            .serial_number()
             .as_bytes()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let not_after = tbs.validity.not_after.to_system_time();
+        let not_after = tbs.validity().not_after.to_system_time();
         let expires_on = chrono::DateTime::<chrono::Utc>::from(not_after)
             .with_timezone(&crate::clock::jst())
             .date_naive();

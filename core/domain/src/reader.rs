@@ -49,6 +49,10 @@ pub enum ReaderError {
     Busy,
     #[error("an android smartphone needs its pin before its certificate can be read")]
     PinRequired,
+    /// An iPhone keeps its certificate and key closed until it is unlocked on the phone; the
+    /// same check succeeds once it is.
+    #[error("the smartphone is locked: unlock it, then hold it to the reader again")]
+    PhoneLocked,
     #[error("the reader cannot do face authentication")]
     FaceAuthUnsupported,
     #[error("the face did not match the card photo")]

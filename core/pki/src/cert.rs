@@ -37,17 +37,17 @@ impl CertFacts {
     /// Reads a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
         let cert = Certificate::from_der(der).map_err(|error| error.to_string())?;
-        let tbs = &cert.tbs_certificate;
-        let not_after = DateTime::<Utc>::UNIX_EPOCH + tbs.validity.not_after.to_unix_duration();
+        let tbs = cert.tbs_certificate();
+        let not_after = DateTime::<Utc>::UNIX_EPOCH + tbs.validity().not_after.to_unix_duration();
         let encode = |result: der::Result<Vec<u8>>| result.map_err(|error| error.to_string());
         Ok(Self {
-            common_name: attribute(&tbs.subject, COMMON_NAME),
-            unit: attribute(&tbs.subject, ORGANIZATIONAL_UNIT),
-            serial: serial_hex(tbs.serial_number.as_bytes()),
+            common_name: attribute(tbs.subject(), COMMON_NAME),
+            unit: attribute(tbs.subject(), ORGANIZATIONAL_UNIT),
+            serial: serial_hex(tbs.serial_number().as_bytes()),
             not_after,
-            subject: encode(tbs.subject.to_der())?,
-            issuer: encode(tbs.issuer.to_der())?,
-            public_key: encode(tbs.subject_public_key_info.to_der())?,
+            subject: encode(tbs.subject().to_der())?,
+            issuer: encode(tbs.issuer().to_der())?,
+            public_key: encode(tbs.subject_public_key_info().to_der())?,
         })
     }
 
@@ -99,9 +99,7 @@ pub(crate) fn rfc3339(time: DateTime<Utc>) -> String {
 
 /// The first value of one attribute in a name, when it is a text string.
 fn attribute(name: &Name, oid: ObjectIdentifier) -> Option<String> {
-    name.0
-        .iter()
-        .flat_map(|rdn| rdn.0.iter())
+    name.iter()
         .filter(|pair| pair.oid == oid)
         .find_map(|pair| match pair.value.tag() {
             Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {

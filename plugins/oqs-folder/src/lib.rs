@@ -127,6 +127,31 @@ fn folder_error(path: &Path, e: impl std::fmt::Display) -> FolderError {
     }
 }
 
+/// The terminal's three folders a configuration names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    pub req: PathBuf,
+    pub res: PathBuf,
+    pub face: PathBuf,
+}
+
+impl FolderConfig {
+    /// `req`, `res` and `face`: each its own `*_dir` when set, else under `root`. Also what
+    /// `shikaku doctor` looks at.
+    pub fn folders(&self) -> Result<Folders, FolderError> {
+        let pick = |own: &Option<PathBuf>, sub: &str| -> Result<PathBuf, FolderError> {
+            own.clone()
+                .or_else(|| self.root.as_ref().map(|r| r.join(sub)))
+                .ok_or_else(|| FolderError::Config(format!("set root or {sub}_dir")))
+        };
+        Ok(Folders {
+            req: pick(&self.req_dir, "req")?,
+            res: pick(&self.res_dir, "res")?,
+            face: pick(&self.face_dir, "face")?,
+        })
+    }
+}
+
 impl FolderTransport {
     /// From `[plugins.config]` as JSON.
     pub fn from_json(config: &serde_json::Value) -> Result<Self, FolderError> {
@@ -139,15 +164,11 @@ impl FolderTransport {
     pub fn new(config: FolderConfig) -> Result<Self, FolderError> {
         let facility = FacilityCode::parse(&config.facility_code)
             .map_err(|e| FolderError::Config(format!("facility_code: {e}")))?;
-        let pick = |own: &Option<PathBuf>, sub: &str| -> Result<PathBuf, FolderError> {
-            own.clone()
-                .or_else(|| config.root.as_ref().map(|r| r.join(sub)))
-                .ok_or_else(|| FolderError::Config(format!("set root or {sub}_dir")))
-        };
+        let folders = config.folders()?;
         let dirs = Dirs {
-            req: pick(&config.req_dir, "req")?,
-            res: pick(&config.res_dir, "res")?,
-            face: pick(&config.face_dir, "face")?,
+            req: folders.req,
+            res: folders.res,
+            face: folders.face,
             rejected: config.state_dir.join("rejected"),
         };
         for d in [&dirs.req, &dirs.res] {

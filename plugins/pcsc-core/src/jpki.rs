@@ -9,6 +9,9 @@ pub(crate) const AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00
 pub(crate) const EF_TOKEN: u16 = 0x0006;
 /// 利用者証明用電子証明書.
 pub(crate) const EF_AUTH_CERTIFICATE: u16 = 0x000A;
+/// EF 000A's short EF identifier, for a READ BINARY without a SELECT before it ([jsapdu] reads
+/// the JPKI certificates by it).
+pub(crate) const SFI_AUTH_CERTIFICATE: u8 = 0x0A;
 /// 利用者証明用 private key.
 pub(crate) const EF_AUTH_KEY: u16 = 0x0017;
 /// 利用者証明用 PIN.

@@ -10,10 +10,11 @@
 //! [`PcscSession`].
 //!
 //! The session drives the JPKI AP by AID, never by ATR. Per check it sends: SELECT AP,
-//! SELECT EF 0006, READ BINARY (token); SELECT EF 000A, READ BINARY (one extended read, or
-//! 256-byte reads); SELECT EF 0018, VERIFY without data (tries left: a locked card never sees
-//! the PIN), VERIFY; SELECT EF 0017, COMPUTE DIGITAL SIGNATURE — 10 APDUs for a PIN check on a
-//! card that takes extended APDUs, contact or contactless. Every APDU is traced at trace level
+//! SELECT EF 0006, READ BINARY (token); READ BINARY of EF 000A by its short EF identifier (one
+//! extended read; or SELECT EF 000A and 256-byte reads); SELECT EF 0018, VERIFY without data
+//! (tries left: a locked card never sees the PIN), VERIFY; SELECT EF 0017, COMPUTE DIGITAL
+//! SIGNATURE — 9 APDUs for a PIN check on a card that takes extended APDUs, contact or
+//! contactless. Every APDU is traced at trace level
 //! (target `shikaku_pcsc::apdu`) with VERIFY data redacted.
 
 mod apdu;

@@ -97,13 +97,10 @@ fn unexpected(step: &str, sw: u16) -> ReaderError {
     ReaderError::Failure(format!("{step} failed with status {sw:04X}"))
 }
 
-/// An iPhone keeps its certificate and key closed (6982) until it is unlocked on the phone.
-fn iphone_locked() -> ReaderError {
-    ReaderError::Failure(
-        "the iphone keeps its certificate closed (status 6982): unlock the phone, \
-         then hold it to the reader again"
-            .into(),
-    )
+/// Whether a READ BINARY's status word means the card does not take a short EF identifier
+/// (function not supported, no such file, command not allowed, wrong P1-P2).
+fn refuses_short_id(sw: u16) -> bool {
+    matches!(sw, 0x6A81 | 0x6A82 | 0x6986 | 0x6981 | 0x6A86 | 0x6B00)
 }
 
 /// Whether an extended READ BINARY's status word means the card or reader does not take the
@@ -302,16 +299,22 @@ impl PcscSession {
         self.exchange(&apdu, false, deadline)
     }
 
-    /// One extended READ BINARY; None when the reader refused to carry it (an error from the
+    /// One extended READ BINARY, of the selected EF or of the EF a short identifier names (then
+    /// `offset` must fit in P2); None when the reader refused to carry it (an error from the
     /// driver, not a status word from the card). If the card has in fact left, the short read
     /// that follows says so.
     fn read_binary_extended(
         &mut self,
         offset: usize,
         length: usize,
+        short_id: Option<u8>,
         deadline: Instant,
     ) -> Result<Option<Response>, ReaderError> {
-        let [p1, p2] = (offset as u16).to_be_bytes();
+        let [p1, p2] = match short_id {
+            // ISO 7816-4 READ BINARY: P1 = 100xxxxx names the EF by short identifier, P2 the offset.
+            Some(id) => [0x80 | (id & 0x1F), offset as u8],
+            None => (offset as u16).to_be_bytes(),
+        };
         let apdu = apdu::command([0x00, 0xB0, p1, p2], &[], Some(length), true);
         match self.send(&apdu, false, deadline)? {
             Ok(response) => self.complete(&apdu, response, false, deadline).map(Some),
@@ -369,6 +372,13 @@ impl PcscSession {
     /// 利用者証明用電子証明書 (DER), sized from its DER header: one extended READ BINARY for the
     /// whole file where the card and reader take it, else 256-byte reads. An Android phone
     /// shows it only after its PIN, an iPhone only once unlocked on the phone.
+    ///
+    /// The extended read names the file by its short EF identifier (`00 B0 8A 00 00 00 00`), so
+    /// no SELECT EF 000A goes before it: jsapdu reads the JPKI certificates this way, right after
+    /// selecting the AP (`readEfBinaryFull(JPKI_AP_EF.AUTH_CERT)`; [jsapdu] in
+    /// /work/shared/reference/jpki-pcsc.md §1.1, and ISO 7816-4's READ BINARY with P1 b8 set).
+    /// A card that refuses the short identifier (6A81, 6A82, 6986…) gets the SELECT and the
+    /// same read of the selected EF, one APDU more.
     pub fn read_auth_certificate(&mut self, deadline: Instant) -> Result<Vec<u8>, ReaderError> {
         let medium = self.medium(deadline)?;
         if medium == Medium::Android && !self.pin_verified {
@@ -377,7 +387,8 @@ impl PcscSession {
         if self.plan == ReadPlan::Learn {
             self.extended = self.memory.recall(&self.reader, medium).unwrap_or(true);
         }
-        self.select_file(jpki::EF_AUTH_CERTIFICATE, deadline)?;
+        let mut by_short_id =
+            self.extended && self.selected != Selected::File(jpki::EF_AUTH_CERTIFICATE);
         let mut certificate = Vec::new();
         let mut total = None;
         loop {
@@ -390,6 +401,9 @@ impl PcscSession {
                     "the certificate is larger than read binary can address".into(),
                 ));
             }
+            if !by_short_id {
+                self.select_file(jpki::EF_AUTH_CERTIFICATE, deadline)?;
+            }
             let want = match (self.extended, total) {
                 (true, None) => EXTENDED_READ,
                 (true, Some(t)) => (t - offset).min(EXTENDED_READ),
@@ -397,23 +411,40 @@ impl PcscSession {
                 (false, Some(t)) => (t - offset).min(SHORT_READ),
             };
             let r = if self.extended {
-                match self.read_binary_extended(offset, want, deadline)? {
+                let short_id = by_short_id.then_some(jpki::SFI_AUTH_CERTIFICATE);
+                match self.read_binary_extended(offset, want, short_id, deadline)? {
                     Some(r) => r,
                     None => {
                         self.fall_back_to_short_reads(medium, "reader error");
+                        by_short_id = false;
                         continue;
                     }
                 }
             } else {
                 self.read_binary(offset, want, deadline)?
             };
+            if by_short_id {
+                // Whether the card now counts EF 000A as selected is not known; the next
+                // SELECT, of whichever EF, is sent.
+                self.selected = Selected::Application;
+            }
             match r.sw {
                 // 6282: end of file before Le bytes; the data is still good.
                 0x9000 | 0x6282 if !r.data.is_empty() => certificate.extend_from_slice(&r.data),
                 0x6982 if medium == Medium::Android => return Err(ReaderError::PinRequired),
-                0x6982 if medium == Medium::Iphone => return Err(iphone_locked()),
+                0x6982 if medium == Medium::Iphone => return Err(ReaderError::PhoneLocked),
+                sw if by_short_id && refuses_short_id(sw) => {
+                    tracing::debug!(
+                        reader = %self.reader,
+                        sw = format!("{sw:04X}"),
+                        "read binary by short ef identifier refused; selecting the ef"
+                    );
+                    by_short_id = false;
+                    continue;
+                }
                 sw if self.extended && refuses_extended(sw) => {
                     self.fall_back_to_short_reads(medium, &format!("status {sw:04X}"));
+                    by_short_id = false;
                     continue;
                 }
                 0x9000 | 0x6282 | 0x6B00 => {
@@ -423,6 +454,7 @@ impl PcscSession {
                 }
                 sw => return Err(unexpected("read certificate", sw)),
             }
+            by_short_id = false;
             if total.is_none() {
                 let length = jpki::der_length(&certificate).ok_or_else(|| {
                     ReaderError::Failure(
@@ -498,7 +530,7 @@ impl PcscSession {
         let r = self.exchange(&apdu, false, deadline)?;
         match r.sw {
             0x9000 if !r.data.is_empty() => Ok(r.data),
-            0x6982 if self.medium == Some(Medium::Iphone) => Err(iphone_locked()),
+            0x6982 if self.medium == Some(Medium::Iphone) => Err(ReaderError::PhoneLocked),
             0x6982 => Err(ReaderError::Failure(
                 "security status not satisfied: verify the pin before signing".into(),
             )),
@@ -536,6 +568,16 @@ mod tests {
         }
         for e in [E::RemovedCard, E::NoSmartcard, E::ResetCard, E::NoService] {
             assert!(ends_the_check(e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_of_the_short_ef_identifier() {
+        for sw in [0x6A81, 0x6A82, 0x6986, 0x6A86, 0x6B00] {
+            assert!(refuses_short_id(sw), "{sw:04X}");
+        }
+        for sw in [0x9000, 0x6282, 0x6982, 0x6700] {
+            assert!(!refuses_short_id(sw), "{sw:04X}");
         }
     }
 

@@ -34,9 +34,9 @@ fn a_card_removed_mid_check_fails_it_and_the_next_card_works() {
     };
     let readers = plugin();
     let reader = rig.reader(0).name();
-    // The card leaves during the certificate read (APDU 5).
+    // The card leaves during the certificate read (APDU 4).
     let pulled = InsertOptions {
-        remove_after: Some(5),
+        remove_after: Some(4),
         ..Default::default()
     };
     rig.insert_with(0, "taro", pulled).unwrap();

@@ -24,7 +24,7 @@ pub use directory::Directory;
 pub use reader::SimulatedReaders;
 pub use upstream::Simulator;
 
-use rsa::RsaPrivateKey;
+use rsa::PrivateKey;
 use shikaku_domain::pb::Medium;
 
 /// How to build the simulator.
@@ -94,7 +94,7 @@ pub struct FixtureCard {
     pub pin: String,
     pub tries_left: u8,
     /// 利用者証明用電子証明書 (DER) and its private key; None without a JPKI applet.
-    pub credentials: Option<(Vec<u8>, RsaPrivateKey)>,
+    pub credentials: Option<(Vec<u8>, PrivateKey)>,
 }
 
 /// The embedded fixture's card `card_id`, with a certificate issued by the simulator's fixed CA

@@ -9,11 +9,12 @@ use der::{Decode, Encode};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::Verifier;
-use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+use rsa::{Pkcs1v15Sign, PrivateKey, PublicKey};
 use sha2::Sha256;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
-use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::builder::profile::devid::DevId;
+use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
@@ -23,12 +24,12 @@ use crate::fixture::{CardMedium, Fixture};
 
 /// A virtual card's key and certificate.
 pub(crate) struct CardKey {
-    pub key: RsaPrivateKey,
+    pub key: PrivateKey,
     pub certificate_der: Vec<u8>,
 }
 
 pub(crate) struct Pki {
-    ca_public: RsaPublicKey,
+    ca_public: PublicKey,
     /// Card id → key and certificate.
     pub cards: HashMap<String, CardKey>,
     /// Certificate serial (hex) → card id.
@@ -56,19 +57,19 @@ fn time_at(offset_days: i64) -> Result<Time, SimulatorError> {
     Time::try_from(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)).map_err(cert_err)
 }
 
-fn load_key(fixture: &Fixture, name: &str) -> Result<RsaPrivateKey, SimulatorError> {
+fn load_key(fixture: &Fixture, name: &str) -> Result<PrivateKey, SimulatorError> {
     let pem = fixture.keys.get(name).ok_or_else(|| SimulatorError::Key {
         card: name.to_owned(),
         reason: "no key file".into(),
     })?;
-    RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| SimulatorError::Key {
+    PrivateKey::from_pkcs8_pem(pem).map_err(|e| SimulatorError::Key {
         card: name.to_owned(),
         reason: e.to_string(),
     })
 }
 
-fn spki(key: &RsaPrivateKey) -> Result<SubjectPublicKeyInfoOwned, SimulatorError> {
-    SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).map_err(cert_err)
+fn spki(key: &PrivateKey) -> Result<SubjectPublicKeyInfoOwned, SimulatorError> {
+    SubjectPublicKeyInfoOwned::from_key(&key.to_public_key()).map_err(cert_err)
 }
 
 impl Pki {
@@ -86,26 +87,23 @@ impl Pki {
             }
             let key = load_key(fixture, &card.id)?;
             let serial_bytes = [0x5a, 0x00, (i >> 8) as u8, i as u8 + 1];
-            let validity = Validity {
-                not_before: time_at(card.expires_in_days.min(0) - 5 * 365)?,
-                not_after: time_at(card.expires_in_days)?,
-            };
+            let validity = Validity::new(
+                time_at(card.expires_in_days.min(0) - 5 * 365)?,
+                time_at(card.expires_in_days)?,
+            );
             let subject = Name::from_str(&format!("CN=simulated card {},O=shikaku,C=JP", card.id))
                 .map_err(cert_err)?;
+            // A leaf with the authority key identifier and keyUsage digitalSignature, as a
+            // user-authentication certificate carries.
+            let profile = DevId::new(ca_name.clone(), subject, None).map_err(cert_err)?;
             let builder = CertificateBuilder::new(
-                Profile::Leaf {
-                    issuer: ca_name.clone(),
-                    enable_key_agreement: false,
-                    enable_key_encipherment: false,
-                },
+                profile,
                 SerialNumber::new(&serial_bytes).map_err(cert_err)?,
                 validity,
-                subject,
                 spki(&key)?,
-                &signer,
             )
             .map_err(cert_err)?;
-            let cert = builder.build::<Signature>().map_err(cert_err)?;
+            let cert = builder.build::<_, Signature>(&signer).map_err(cert_err)?;
             let der = cert.to_der().map_err(cert_err)?;
             let serial: String = serial_bytes.iter().map(|b| format!("{b:02x}")).collect();
             serials.insert(serial, card.id.clone());
@@ -125,24 +123,28 @@ impl Pki {
     }
 
     /// Checks that our CA issued `der`, and answers the certificate's public key.
-    pub fn verify_chain(&self, der: &[u8]) -> Option<RsaPublicKey> {
+    pub fn verify_chain(&self, der: &[u8]) -> Option<PublicKey> {
         let cert = Certificate::from_der(der).ok()?;
-        let tbs = cert.tbs_certificate.to_der().ok()?;
-        let sig = Signature::try_from(cert.signature.raw_bytes()).ok()?;
+        let tbs = cert.tbs_certificate().to_der().ok()?;
+        let sig = Signature::try_from(cert.signature().raw_bytes()).ok()?;
         VerifyingKey::<Sha256>::new(self.ca_public.clone())
             .verify(&tbs, &sig)
             .ok()?;
-        let spki_der = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
+        let spki_der = cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .ok()?;
         rsa::pkcs8::DecodePublicKey::from_public_key_der(&spki_der).ok()
     }
 }
 
 /// The card's signature: PKCS#1 v1.5 over a DigestInfo the host built (the card pads, does not hash).
-pub(crate) fn sign_digest_info(key: &RsaPrivateKey, digest_info: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn sign_digest_info(key: &PrivateKey, digest_info: &[u8]) -> Option<Vec<u8>> {
     key.sign(Pkcs1v15Sign::new_unprefixed(), digest_info).ok()
 }
 
-pub(crate) fn verify_digest_info(key: &RsaPublicKey, digest_info: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verify_digest_info(key: &PublicKey, digest_info: &[u8], signature: &[u8]) -> bool {
     key.verify(Pkcs1v15Sign::new_unprefixed(), digest_info, signature)
         .is_ok()
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rsa::RsaPrivateKey;
+use rsa::PrivateKey;
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::{
     CardReader, CardSession, ReaderError, ReaderEvent, ReaderEventKind, ReaderInfo,
@@ -29,7 +29,7 @@ struct VirtualCard {
     pin: Option<Pin>,
     tries_left: u8,
     face_match: bool,
-    key: Option<Arc<RsaPrivateKey>>,
+    key: Option<Arc<PrivateKey>>,
     certificate: Vec<u8>,
 }
 

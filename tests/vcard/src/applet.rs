@@ -4,7 +4,10 @@
 //! end answers 9000 with fewer bytes, an offset past the end 6B00; VERIFY without data answers
 //! 63Cx (6983 once blocked); the blocking try answers 63C0 and later ones 6983; the security
 //! state clears on SELECT of the AP and on reset; a locked iPhone answers 6982 to the
-//! certificate read and the signature (what a phone does before it is unlocked is not public).
+//! certificate read and the signature (what a phone does before it is unlocked is not public);
+//! READ BINARY by short EF identifier makes that EF the current one (ISO 7816-4; jsapdu reads
+//! the JPKI certificates this way, but whether a real card then counts the EF as selected is
+//! not known).
 
 use std::sync::Arc;
 
@@ -40,6 +43,8 @@ pub struct Applet {
     /// Presents the contactless pseudo-ATR, whatever `extended` says.
     contactless_atr: bool,
     phone_locked: bool,
+    /// Refuses READ BINARY by short EF identifier.
+    no_short_ids: bool,
     jpki_selected: bool,
     ef: Option<u16>,
     verified: bool,
@@ -60,6 +65,7 @@ impl Applet {
             extended,
             contactless_atr: false,
             phone_locked: false,
+            no_short_ids: false,
             jpki_selected: false,
             ef: None,
             verified: false,
@@ -76,6 +82,12 @@ impl Applet {
     /// A phone whose screen is locked: an iPhone keeps its certificate and key closed (6982).
     pub fn with_phone_locked(mut self) -> Self {
         self.phone_locked = true;
+        self
+    }
+
+    /// A card that reads only the selected EF: READ BINARY by short EF identifier answers 6A81.
+    pub fn without_short_ids(mut self) -> Self {
+        self.no_short_ids = true;
         self
     }
 
@@ -134,13 +146,7 @@ impl Applet {
                 let Ok(id) = <[u8; 2]>::try_from(cmd.data).map(u16::from_be_bytes) else {
                     return sw::WRONG_LENGTH;
                 };
-                let exists = match id {
-                    EF_TOKEN | EF_AUTH_CERTIFICATE | EF_AUTH_KEY => true,
-                    // An iPhone takes no PIN at the reader.
-                    EF_AUTH_PIN => self.kind() != Kind::Iphone,
-                    _ => false,
-                };
-                if exists {
+                if self.exists(id) {
                     self.ef = Some(id);
                     sw::OK
                 } else {
@@ -149,6 +155,16 @@ impl Applet {
             }
             0x02 => sw::FILE_NOT_FOUND,
             _ => sw::WRONG_P1P2,
+        }
+    }
+
+    /// Whether the JPKI AP holds EF `id`.
+    fn exists(&self, id: u16) -> bool {
+        match id {
+            EF_TOKEN | EF_AUTH_CERTIFICATE | EF_AUTH_KEY => true,
+            // An iPhone takes no PIN at the reader.
+            EF_AUTH_PIN => self.kind() != Kind::Iphone,
+            _ => false,
         }
     }
 
@@ -174,13 +190,22 @@ impl Applet {
         }
     }
 
-    fn read_binary(&self, cmd: &Command<'_>) -> Vec<u8> {
-        if cmd.p1 & 0x80 != 0 {
+    fn read_binary(&mut self, cmd: &Command<'_>) -> Vec<u8> {
+        let by_short_id = cmd.p1 & 0x80 != 0;
+        if by_short_id && (self.no_short_ids || cmd.p1 & 0x60 != 0) {
             return answer(&[], sw::FUNCTION_NOT_SUPPORTED);
         }
         let Some(le) = cmd.le else {
             return answer(&[], sw::WRONG_LENGTH);
         };
+        if by_short_id {
+            // P1 = 100xxxxx: the EF whose identifier is 00xx; it becomes the current EF.
+            let id = u16::from(cmd.p1 & 0x1F);
+            if !self.jpki_selected || !self.exists(id) {
+                return answer(&[], sw::FILE_NOT_FOUND);
+            }
+            self.ef = Some(id);
+        }
         let Some(ef) = self.ef else {
             return answer(&[], sw::NO_CURRENT_EF);
         };
@@ -188,7 +213,11 @@ impl Applet {
             Ok(f) => f,
             Err(sw) => return answer(&[], sw),
         };
-        let offset = usize::from(u16::from_be_bytes([cmd.p1, cmd.p2]));
+        let offset = if by_short_id {
+            usize::from(cmd.p2)
+        } else {
+            usize::from(u16::from_be_bytes([cmd.p1, cmd.p2]))
+        };
         if offset >= file.len() {
             return answer(&[], sw::WRONG_OFFSET);
         }
@@ -346,6 +375,25 @@ mod tests {
         assert_eq!(
             sw(&a.handle(&[0x80, 0x2A, 0, 0x80, 1, 0, 0])),
             sw::SECURITY_NOT_SATISFIED
+        );
+    }
+
+    #[test]
+    fn a_short_ef_identifier_reads_the_file_without_a_select() {
+        let mut a = applet("taro");
+        select_ap(&mut a);
+        let r = a.handle(&[0, 0xB0, 0x8A, 0, 0, 0, 0]);
+        assert_eq!((sw(&r), r[0], r[1]), (sw::OK, 0x30, 0x82));
+        assert_eq!(
+            sw(&a.handle(&[0, 0xB0, 0x9F, 0, 0, 0, 0])),
+            sw::FILE_NOT_FOUND
+        );
+        let card = Arc::new(Card::new(CardProfile::fixture("taro").unwrap()));
+        let mut a = Applet::new(card, true).without_short_ids();
+        select_ap(&mut a);
+        assert_eq!(
+            sw(&a.handle(&[0, 0xB0, 0x8A, 0, 0, 0, 0])),
+            sw::FUNCTION_NOT_SUPPORTED
         );
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rsa::RsaPrivateKey;
+use rsa::PrivateKey;
 use shikaku_domain::pb::Medium;
 
 use crate::VcardError;
@@ -85,7 +85,7 @@ pub struct CardProfile {
     pub initial_tries: u8,
     /// 利用者証明用電子証明書, DER.
     pub certificate: Vec<u8>,
-    pub key: Option<RsaPrivateKey>,
+    pub key: Option<PrivateKey>,
 }
 
 impl std::fmt::Debug for CardProfile {

@@ -8,7 +8,7 @@
 //!
 //! | command                                     | what it does                                     |
 //! |---------------------------------------------|--------------------------------------------------|
-//! | `insert CARD [short\|extended] [contactless] [phone-locked] [remove-after=N]` | puts fixture card CARD (taro, android, iphone, locked, other…) on the reader; waits until pcscd reports it when pcscd is reachable. `contactless`: the contactless pseudo-ATR whatever the card takes; `phone-locked`: an iPhone not unlocked (6982) |
+//! | `insert CARD [short\|extended] [contactless] [phone-locked] [no-short-ids] [remove-after=N]` | puts fixture card CARD (taro, android, iphone, locked, other…) on the reader; waits until pcscd reports it when pcscd is reachable. `contactless`: the contactless pseudo-ATR whatever the card takes; `phone-locked`: an iPhone not unlocked (6982); `no-short-ids`: READ BINARY by short EF identifier refused (6A81) |
 //! | `remove`                                    | takes the card off                               |
 //! | `count`                                     | `ok N`: APDUs since insertion                    |
 //! | `log`                                       | `ok` then one line per APDU (header and SW, never data) |
@@ -101,6 +101,7 @@ fn run(line: &str, slot: &Slot, wallet: &Wallet, reader: &str) -> Result<String,
                     "extended" => options.extended = Some(true),
                     "contactless" => options.contactless = true,
                     "phone-locked" => options.phone_locked = true,
+                    "no-short-ids" => options.no_short_ids = true,
                     w => match w.strip_prefix("remove-after=") {
                         Some(n) => {
                             options.remove_after =

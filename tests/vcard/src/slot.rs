@@ -38,6 +38,9 @@ pub struct InsertOptions {
     /// A phone whose screen is locked: an iPhone answers 6982 to the certificate read and
     /// the signature until it is unlocked.
     pub phone_locked: bool,
+    /// Refuse READ BINARY by short EF identifier (6A81), as a card might that only reads the
+    /// selected EF.
+    pub no_short_ids: bool,
 }
 
 /// One APDU the card answered, without its data (a VERIFY's data is a PIN).
@@ -117,6 +120,9 @@ impl Slot {
         }
         if options.phone_locked {
             applet = applet.with_phone_locked();
+        }
+        if options.no_short_ids {
+            applet = applet.without_short_ids();
         }
         let counters = self.counters.clone();
         let thread = std::thread::Builder::new()

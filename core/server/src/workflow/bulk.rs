@@ -9,9 +9,9 @@ use prost::Message;
 use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::bulk_check_item::Target;
 use shikaku_domain::pb::{
-    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckKind, BulkCheckMode,
-    BulkCheckState, BulkItemState, BulkQuery as PbBulkQuery, CheckByInsuranceNumbersRequest,
-    ErrorReason, QualificationResult, WatchBulkCheckResponse,
+    BulkCheckItem, BulkCheckItemResult, BulkCheckJob, BulkCheckKind, BulkCheckMode, BulkCheckState,
+    BulkItemState, BulkQuery as PbBulkQuery, CheckByInsuranceNumbersRequest, ErrorReason,
+    QualificationResult, WatchBulkCheckResponse,
 };
 use shikaku_domain::upstream::{BulkQuery, NumbersCheck, UpstreamError};
 use shikaku_domain::values::parse_date;

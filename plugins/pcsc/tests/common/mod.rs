@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use der::{Decode, Encode};
 use rsa::pkcs8::DecodePublicKey;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use rsa::{Pkcs1v15Sign, PublicKey};
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::sha256_digest_info;
 use shikaku_domain::secret::Pin;
@@ -28,11 +28,11 @@ pub fn pin(s: &str) -> Pin {
 pub fn assert_signed(certificate: &[u8], digest_info: &[u8], signature: &[u8]) {
     let cert = x509_cert::Certificate::from_der(certificate).expect("a der certificate");
     let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
+        .tbs_certificate()
+        .subject_public_key_info()
         .to_der()
         .unwrap();
-    let key = RsaPublicKey::from_public_key_der(&spki).unwrap();
+    let key = PublicKey::from_public_key_der(&spki).unwrap();
     key.verify(Pkcs1v15Sign::new_unprefixed(), digest_info, signature)
         .expect("the card's signature verifies with its certificate");
 }
