@@ -31,6 +31,7 @@ pub fn test_config(dir: &TempDir) -> Config {
     c.simulator.activation_delay_secs = 0;
     c.simulator.hash_memory_kib = 64;
     c.simulator.hash_passes = 1;
+    c.metrics.listen = "127.0.0.1:0".parse().unwrap();
     c
 }
 

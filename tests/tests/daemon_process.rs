@@ -16,6 +16,7 @@ struct Daemon {
 /// Starts shikakud on a free port and waits for its "serving" log line (no sleeps).
 fn start(data: &Path) -> Daemon {
     let mut child = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .args(["--listen", "127.0.0.1:0", "--log", "debug", "--data-dir"])
         .arg(data)
         .env("SHIKAKU_SIMULATOR__ACTIVATION_DELAY_SECS", "0")

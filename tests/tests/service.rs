@@ -28,6 +28,7 @@ fn shikakud_says_ready_pings_the_watchdog_and_says_stopping() {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut child = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .current_dir(dir.path())

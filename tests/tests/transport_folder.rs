@@ -556,6 +556,7 @@ poll_ms = 20
     )
     .unwrap();
     let mut child = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .arg("--config")
         .arg(&config)
         .args(["--listen", "127.0.0.1:0", "--log", "info", "--data-dir"])

@@ -78,7 +78,10 @@ async fn run(config: Config) -> Result<(), DaemonError> {
     let (listener, addr) = shikaku_daemon::server::listen(config.listen).await?;
     let daemon = Daemon::build(&config)?;
     let upstream = daemon.upstream_name();
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, "shikakud serving");
+    let metrics = daemon
+        .metrics_addr()
+        .map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics"));
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, %metrics, "shikakud serving");
     notify::ready();
     daemon.serve(listener, shutdown_signal()).await
 }

@@ -66,6 +66,11 @@ pub enum DaemonError {
         "refusing to answer clients on {0} with the embedded simulator's made-up results: configure an upstream plugin, or set [simulator] on_network = true for a demonstration"
     )]
     SimulatorOnNetwork(SocketAddr),
+    #[error("cannot serve metrics on {addr}: {source} (set [metrics] listen, or enabled = false)")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Binds the gRPC listener, first of all, so a port in use fails the start before anything
@@ -91,11 +96,15 @@ pub struct Daemon {
     /// `None` when an upstream plugin replaces it.
     pub simulator: Option<Arc<Simulator>>,
     retention: crate::config::RetentionConfig,
+    /// The `/metrics` listener, bound at build so a port in use fails the start.
+    metrics_listener: Option<(std::net::TcpListener, SocketAddr)>,
 }
 
 /// The plugins named in the config, loaded and sorted by kind.
 struct LoadedPlugins {
     upstream: Option<Arc<dyn Upstream>>,
+    /// The upstream plugin's name, which the metrics call its transport.
+    upstream_name: Option<String>,
     readers: Vec<(String, Arc<dyn CardReader>)>,
     handles: Vec<Arc<PluginHandle>>,
 }
@@ -103,6 +112,7 @@ struct LoadedPlugins {
 fn load_plugins(config: &Config) -> Result<LoadedPlugins, DaemonError> {
     let mut loaded = LoadedPlugins {
         upstream: None,
+        upstream_name: None,
         readers: Vec::new(),
         handles: Vec::new(),
     };
@@ -126,6 +136,7 @@ fn load_plugins(config: &Config) -> Result<LoadedPlugins, DaemonError> {
                 if loaded.upstream.is_some() {
                     return Err(DaemonError::TwoUpstreams(u.handle().info.source.clone()));
                 }
+                loaded.upstream_name = Some(u.handle().info.name.clone());
                 loaded.upstream = Some(u);
             }
         }
@@ -135,6 +146,17 @@ fn load_plugins(config: &Config) -> Result<LoadedPlugins, DaemonError> {
 
 impl Daemon {
     pub fn build(config: &Config) -> Result<Self, DaemonError> {
+        let metrics_listener = match config.metrics.enabled {
+            true => {
+                let addr = config.metrics.listen;
+                let bind_error = |source| DaemonError::MetricsBind { addr, source };
+                let listener = crate::metrics::http::bind(addr).map_err(bind_error)?;
+                let local = listener.local_addr().map_err(bind_error)?;
+                Some((listener, local))
+            }
+            false => None,
+        };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let durability = match config.store.durability {
             Durability::Full => shikaku_store::Durability::Full,
             Durability::Normal => shikaku_store::Durability::Normal,
@@ -162,6 +184,7 @@ impl Daemon {
             hash_passes: s.hash_passes,
         };
         let loaded = load_plugins(config)?;
+        let loaded_upstream_name = loaded.upstream_name.clone();
         let (upstream, simulator, simulated_readers): (Arc<dyn Upstream>, _, _) = match loaded
             .upstream
         {
@@ -181,6 +204,13 @@ impl Daemon {
                 (simulator.clone(), Some(simulator), readers)
             }
         };
+        let transport = match &loaded_upstream_name {
+            Some(name) => name.clone(),
+            None => "simulator".to_owned(),
+        };
+        let upstream: Arc<dyn Upstream> = Arc::new(crate::metrics::upstream::Metered::new(
+            upstream, &transport, &metrics,
+        ));
         let mut entries = Vec::new();
         if simulator.is_some() {
             entries.push(PluginEntry::Embedded {
@@ -204,11 +234,16 @@ impl Daemon {
                 config.reception.mode,
                 config.facility_code.as_deref(),
                 upstream.subscribe(),
+                metrics.clone(),
             ),
             bulk: bulk::Jobs::new(config.bulk.concurrency),
             pin_guard: Default::default(),
             replays: Default::default(),
-            watches: crate::context::Watches::new(config.limits.watches_per_client),
+            watches: crate::context::Watches::new(
+                config.limits.watches_per_client,
+                metrics.clone(),
+            ),
+            metrics,
             people: crate::audit::PersonKey::load_or_create(&config.data_dir)
                 .map_err(DaemonError::AuditKey)?,
             store,
@@ -230,7 +265,13 @@ impl Daemon {
             simulated_readers,
             simulator,
             retention: config.retention,
+            metrics_listener,
         })
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// What answers checks: "embedded simulator" or the upstream plugin's name and path.
@@ -280,6 +321,10 @@ impl Daemon {
         bulk::resume_unfinished(ctx.clone());
         retention::spawn(ctx.store.clone(), self.retention, ctx.shutdown.subscribe());
         watch_plugin_health(&ctx, &health_reporter).await;
+        if let Some((listener, addr)) = self.metrics_listener {
+            crate::metrics::http::spawn(ctx.clone(), listener)
+                .map_err(|source| DaemonError::MetricsBind { addr, source })?;
+        }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -298,6 +343,8 @@ impl Daemon {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .max_concurrent_streams(Some(self.limits.streams_per_connection))
+            // Outermost first: every call, refusals included, gets its request id and metrics.
+            .layer(crate::observe::ObserveLayer::new(ctx.metrics.clone()))
             .layer(crate::auth::AuthLayer(self.policy))
             .add_service(health)
             .add_service(reflection)
@@ -369,6 +416,8 @@ async fn watch_plugin_health(ctx: &Arc<Context>, reporter: &tonic_health::server
 /// A daemon serving in the background: for tests and for embedding.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     pub simulated_readers: Arc<SimulatedReaders>,
     pub simulator: Option<Arc<Simulator>>,
     stop: Option<oneshot::Sender<()>>,
@@ -382,12 +431,14 @@ impl Running {
         let daemon = Daemon::build(config)?;
         let simulated_readers = daemon.simulated_readers.clone();
         let simulator = daemon.simulator.clone();
+        let metrics_addr = daemon.metrics_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(daemon.serve(listener, async {
             let _ = stopped.await;
         }));
         Ok(Self {
             addr,
+            metrics_addr,
             simulated_readers,
             simulator,
             stop: Some(stop),

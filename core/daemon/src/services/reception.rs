@@ -53,7 +53,7 @@ impl ReceptionService for Receptions {
         let ctx = &self.0;
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
         let run = audited(
-            &ctx.store,
+            ctx,
             request,
             "CheckIn",
             "card",
@@ -101,7 +101,7 @@ impl ReceptionService for Receptions {
         let ctx = &self.0;
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
         let run = audited(
-            &ctx.store,
+            ctx,
             request,
             "LinkPatient",
             "clerk",
@@ -159,7 +159,7 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<ListPatientLinksResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "ListPatientLinks",
             "read",
@@ -189,22 +189,16 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<RemovePatientLinkResponse>, Status> {
         let ctx = &self.0;
         let operation = "RemovePatientLink";
-        audited(
-            &ctx.store,
-            request,
-            operation,
-            "clerk",
-            async |_, req, note| {
-                note.subject = req.patient_number.chars().take(20).collect();
-                let number = patient_number(&req.patient_number, "patient_number")?;
-                let id = Some(req.link_id.trim())
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned);
-                let removed = self.desk().unlink(&ctx.store, &number, id).await?;
-                note.detail = "removed".into();
-                Ok(RemovePatientLinkResponse { removed })
-            },
-        )
+        audited(ctx, request, operation, "clerk", async |_, req, note| {
+            note.subject = req.patient_number.chars().take(20).collect();
+            let number = patient_number(&req.patient_number, "patient_number")?;
+            let id = Some(req.link_id.trim())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            let removed = self.desk().unlink(&ctx.store, &number, id).await?;
+            note.detail = "removed".into();
+            Ok(RemovePatientLinkResponse { removed })
+        })
         .await
     }
 
@@ -214,7 +208,7 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<ListReceptionsResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "ListReceptions",
             "read",
@@ -255,7 +249,7 @@ impl ReceptionService for Receptions {
         let caller = Caller::of(&request);
         let watching = ctx.watches.open(&caller.client)?;
         let opened = audited(
-            &ctx.store,
+            &ctx,
             request,
             "WatchReceptions",
             "read",
@@ -286,9 +280,10 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<AcceptReceptionRequest>,
     ) -> Result<Response<AcceptReceptionResponse>, Status> {
-        let store = &self.0.store;
+        let ctx = &self.0;
+        let store = &ctx.store;
         audited(
-            store,
+            ctx,
             request,
             "AcceptReception",
             "clerk",
@@ -318,9 +313,10 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<RejectReceptionRequest>,
     ) -> Result<Response<RejectReceptionResponse>, Status> {
-        let store = &self.0.store;
+        let ctx = &self.0;
+        let store = &ctx.store;
         audited(
-            store,
+            ctx,
             request,
             "RejectReception",
             "clerk",

@@ -41,6 +41,7 @@ pub struct Desk {
     appended: watch::Sender<u64>,
     /// Taken when the daemon builds, so no face result between build and serve is missed.
     face_events: Mutex<Option<broadcast::Receiver<UpstreamEvent>>>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Desk {
@@ -48,8 +49,10 @@ impl Desk {
         mode: config::ReceptionMode,
         facility_code: Option<&str>,
         face_events: Option<broadcast::Receiver<UpstreamEvent>>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Self {
         Self {
+            metrics,
             mode,
             facility: facility_code.unwrap_or_default().to_owned(),
             appended: watch::channel(0).0,
@@ -172,6 +175,8 @@ impl Desk {
             .write_yielding(vec![WriteOp::AppendReception(record.clone())])
             .await?;
         record.seq = yielded.first().copied().unwrap_or_default();
+        self.metrics
+            .reception_entry(if automatic { "accepted" } else { "pending" });
         self.appended.send_modify(|n| *n += 1);
         entry_of(&record)
     }
@@ -440,6 +445,7 @@ impl Desk {
                 .map(link_pb),
             l => l.map(link_pb),
         };
+        self.metrics.reception_decision(status);
         let entry = entry_of(&self.entry(store, &date, id).await?)?;
         Ok((entry, link))
     }
@@ -561,7 +567,7 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
                 subject,
                 person,
             };
-            match audit::finish(&ctx.store, &Caller::daemon(), entry, outcome).await {
+            match audit::finish(&ctx, &Caller::daemon(), entry, outcome).await {
                 // On the list and on disk: the upstream may now let go of its copy.
                 Ok(_) => receipt.stored(),
                 Err(e) => tracing::error!(
