@@ -28,8 +28,11 @@ fn start(data: &Path) -> Daemon {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, log) = std::sync::mpsc::channel();
+    // A copy for the suite's log scan (`tests/log_scan.rs`).
+    let mut copy = shikaku_tests::child_log("shikakud");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = writeln!(copy, "{line}");
             let _ = tx.send(line);
         }
     });
