@@ -230,6 +230,31 @@ async fn a_scrape_shows_every_series_with_its_labels_and_counts() {
     d.running.stop().await.unwrap();
 }
 
+/// The sample Grafana dashboard asks only for series the daemon registers.
+#[test]
+fn the_sample_dashboard_uses_the_daemons_series() {
+    let dashboard = include_str!("../../deploy/grafana-dashboard.json");
+    let registered = include_str!("../../core/daemon/src/metrics.rs");
+    let mut used = 0;
+    for (at, _) in dashboard.match_indices("shikaku_") {
+        let name: String = dashboard[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        let family = ["_bucket", "_total", "_count", "_sum"]
+            .iter()
+            .fold(name.as_str(), |n, suffix| {
+                n.strip_suffix(suffix).unwrap_or(n)
+            });
+        assert!(
+            registered.contains(&format!("\"{family}\"")),
+            "{name} is not a series of the daemon"
+        );
+        used += 1;
+    }
+    assert!(used >= 14, "{used}");
+}
+
 #[tokio::test]
 async fn metrics_can_be_turned_off() {
     let d = TestDaemon::start_with(|c| c.metrics.enabled = false).await;
