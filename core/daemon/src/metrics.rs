@@ -12,6 +12,7 @@ pub mod http;
 pub mod upstream;
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -251,26 +252,17 @@ impl Metrics {
         Self { registry, ..m }
     }
 
-    /// One finished gRPC call. `latency` is `None` for a stream, whose length says nothing of
-    /// the daemon's speed.
-    pub fn rpc(
-        &self,
-        service: &'static str,
-        method: &'static str,
-        code: tonic::Code,
-        latency: Option<Duration>,
-    ) {
-        self.requests
-            .get_or_create(&RpcCode {
-                service,
-                method,
-                code: code_name(code),
-            })
-            .inc();
-        if let Some(latency) = latency {
-            self.request_seconds
-                .get_or_create(&Rpc { service, method })
-                .observe(latency.as_secs_f64());
+    /// The series of one RPC, for the observe layer to keep: a stream (a watch) gets no
+    /// latency, its length saying nothing of the daemon's speed.
+    pub fn rpc(&self, service: &'static str, method: &'static str, streaming: bool) -> RpcSeries {
+        RpcSeries {
+            service,
+            method,
+            streaming,
+            requests: self.requests.clone(),
+            request_seconds: self.request_seconds.clone(),
+            codes: Default::default(),
+            latency: OnceLock::new(),
         }
     }
 
@@ -345,6 +337,42 @@ fn store_bytes(database: &Path) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
+}
+
+/// One RPC's series. Each is made on its first use (so RPCs never called show nothing) and
+/// kept, so recording a call hashes no label set and takes no lock.
+pub struct RpcSeries {
+    pub service: &'static str,
+    pub method: &'static str,
+    pub streaming: bool,
+    requests: Family<RpcCode, Counter>,
+    request_seconds: HistogramFamily<Rpc>,
+    /// By gRPC code, 0–16.
+    codes: [OnceLock<Counter>; 17],
+    latency: OnceLock<Histogram>,
+}
+
+impl RpcSeries {
+    /// One finished call.
+    pub fn record(&self, code: tonic::Code, took: Duration) {
+        let (service, method) = (self.service, self.method);
+        let counter = self.codes[(code as usize).min(16)].get_or_init(|| {
+            self.requests.get_or_create_owned(&RpcCode {
+                service,
+                method,
+                code: code_name(code),
+            })
+        });
+        counter.inc();
+        if !self.streaming {
+            self.latency
+                .get_or_init(|| {
+                    self.request_seconds
+                        .get_or_create_owned(&Rpc { service, method })
+                })
+                .observe(took.as_secs_f64());
+        }
+    }
 }
 
 /// Holds a gauge one higher while it lives.

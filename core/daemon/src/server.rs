@@ -344,7 +344,7 @@ impl Daemon {
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .max_concurrent_streams(Some(self.limits.streams_per_connection))
             // Outermost first: every call, refusals included, gets its request id and metrics.
-            .layer(crate::observe::ObserveLayer::new(ctx.metrics.clone()))
+            .layer(crate::observe::ObserveLayer::new(&ctx.metrics))
             .layer(crate::auth::AuthLayer(self.policy))
             .add_service(health)
             .add_service(reflection)
