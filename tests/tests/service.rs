@@ -5,7 +5,7 @@
 #![cfg(unix)]
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use shikaku_tests::bin;
@@ -35,7 +35,8 @@ fn shikakud_says_ready_pings_the_watchdog_and_says_stopping() {
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "200000")
         .env_remove("WATCHDOG_PID")
-        .stderr(Stdio::null())
+        // For the suite's log scan (`tests/log_scan.rs`).
+        .stderr(shikaku_tests::child_log("shikakud"))
         .spawn()
         .unwrap();
 
