@@ -221,7 +221,7 @@ impl Metrics {
         );
         registry.register(
             "shikaku_bulk_jobs",
-            "Bulk checks (一括照会) started",
+            "Bulk checks (一括照会) started, or resumed after a restart",
             m.bulk_jobs.clone(),
         );
         registry.register(

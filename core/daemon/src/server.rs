@@ -146,15 +146,14 @@ fn load_plugins(config: &Config) -> Result<LoadedPlugins, DaemonError> {
 
 impl Daemon {
     pub fn build(config: &Config) -> Result<Self, DaemonError> {
-        let metrics_listener = match config.metrics.enabled {
-            true => {
-                let addr = config.metrics.listen;
-                let bind_error = |source| DaemonError::MetricsBind { addr, source };
-                let listener = crate::metrics::http::bind(addr).map_err(bind_error)?;
-                let local = listener.local_addr().map_err(bind_error)?;
-                Some((listener, local))
-            }
-            false => None,
+        let metrics_listener = if config.metrics.enabled {
+            let addr = config.metrics.listen;
+            let bind_error = |source| DaemonError::MetricsBind { addr, source };
+            let listener = crate::metrics::http::bind(addr).map_err(bind_error)?;
+            let local = listener.local_addr().map_err(bind_error)?;
+            Some((listener, local))
+        } else {
+            None
         };
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let durability = match config.store.durability {
