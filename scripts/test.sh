@@ -6,8 +6,9 @@
 # installs what the tests need (only what is missing), starts pcscd, and runs every check CI runs:
 # rustfmt, buf lint and buf breaking on the gRPC contract, the systemd unit's security score,
 # cargo deny, clippy, the whole test suite (the Python and Node clients and the PC/SC tests
-# included) and a brief fuzz run. CI (.ci/run) runs exactly this. Run it as root or as a user who
-# may sudo (apt-get and pcscd need root).
+# included), a scan of the suite's logs for the fixture people's data and a brief fuzz run. CI
+# (.ci/run) runs exactly this. Run it as root or as a user who may sudo (apt-get and pcscd need
+# root).
 #
 # Environment: SHIKAKU_FUZZ_SECONDS (default 20) for the fuzz run.
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 started=$SECONDS
 step=0
-steps=10
+steps=11
 section() {
     step=$((step + 1))
     printf '\n==== [%d/%d] %s (%ds so far) ====\n' "$step" "$steps" "$*" "$((SECONDS - started))"
@@ -134,7 +135,14 @@ section "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 section "cargo test --workspace --all-targets"
+# Each test process logs its daemons at trace to target/test-logs/, scanned in the next step;
+# cleared first, so the scan reads this run's logs alone.
+rm -rf "${CARGO_TARGET_DIR:-target}/test-logs"
 cargo test --workspace --all-targets
+
+section "log scan: no fixture person's name, number or PIN in the suite's logs"
+# tests/tests/log_scan.rs, ignored by the run above because it reads that run's logs.
+cargo test -p shikaku-tests --test log_scan -- --ignored
 
 section "cargo fuzz: the OQS XML parser, ${SHIKAKU_FUZZ_SECONDS:-20} s"
 # After the tests so their failures show first. cargo-fuzz passes -Z flags to rustc;

@@ -63,6 +63,7 @@ fn start_daemon(shikakud: &Path, dir: &Path, config: &str) -> Daemon {
     let file = dir.join("shikaku.toml");
     std::fs::write(&file, config).unwrap();
     let mut child = Command::new(shikakud)
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .arg("--config")
         .arg(&file)
         .args(["--listen", "127.0.0.1:0", "--log", "info", "--data-dir"])

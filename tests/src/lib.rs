@@ -21,8 +21,55 @@ pub struct TestDaemon {
     pub dir: TempDir,
 }
 
+/// Where every test process leaves its daemons' logs, for `tests/log_scan.rs`:
+/// `target/test-logs`.
+pub fn test_log_dir() -> PathBuf {
+    bin_dir().parent().unwrap().join("test-logs")
+}
+
+/// The name of this test process's logs: the test binary's and the process id.
+fn log_name() -> String {
+    let exe = std::env::current_exe().unwrap();
+    let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    format!("{stem}-{}", std::process::id())
+}
+
+/// The log filter of the in-process daemons: everything of ours, down to trace, and the
+/// libraries' debug, without the HTTP/2 and TLS frame chatter.
+const TEST_LOG_FILTER: &str = "debug,shikaku=trace,h2=info,hyper=info,hyper_util=info,tower=info,rustls=info,tokio_rustls=info";
+
+/// Sends this test process's logs, at their most verbose, to a file of its own under
+/// `test_log_dir()` (once per process), so `tests/log_scan.rs`, run after the suite by
+/// `scripts/test.sh`, can show that no fixture person's name, number or PIN ever reached a
+/// log. Every in-process daemon starts from `test_config`, which calls this.
+pub fn log_to_file() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let dir = test_log_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = std::fs::File::create(dir.join(format!("{}.log", log_name()))).unwrap();
+        // Another subscriber installed first (a test's own) keeps its place.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(TEST_LOG_FILTER))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// A file under `test_log_dir()` for the log of a `shikakud` this test process spawns; the
+/// test copies the child's stderr lines into it.
+pub fn child_log(what: &str) -> std::fs::File {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = test_log_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::File::create(dir.join(format!("{}-{what}-{n}.log", log_name()))).unwrap()
+}
+
 /// A configuration fit for tests: free port, temporary data, cheap hashing, no activation delay.
 pub fn test_config(dir: &TempDir) -> Config {
+    log_to_file();
     let mut c = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
@@ -31,6 +78,7 @@ pub fn test_config(dir: &TempDir) -> Config {
     c.simulator.activation_delay_secs = 0;
     c.simulator.hash_memory_kib = 64;
     c.simulator.hash_passes = 1;
+    c.metrics.listen = "127.0.0.1:0".parse().unwrap();
     c
 }
 

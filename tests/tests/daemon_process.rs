@@ -16,6 +16,7 @@ struct Daemon {
 /// Starts shikakud on a free port and waits for its "serving" log line (no sleeps).
 fn start(data: &Path) -> Daemon {
     let mut child = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .args(["--listen", "127.0.0.1:0", "--log", "debug", "--data-dir"])
         .arg(data)
         .env("SHIKAKU_SIMULATOR__ACTIVATION_DELAY_SECS", "0")
@@ -27,8 +28,11 @@ fn start(data: &Path) -> Daemon {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, log) = std::sync::mpsc::channel();
+    // A copy for the suite's log scan (`tests/log_scan.rs`).
+    let mut copy = shikaku_tests::child_log("shikakud");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = writeln!(copy, "{line}");
             let _ = tx.send(line);
         }
     });

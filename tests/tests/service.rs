@@ -5,7 +5,7 @@
 #![cfg(unix)]
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use shikaku_tests::bin;
@@ -28,13 +28,15 @@ fn shikakud_says_ready_pings_the_watchdog_and_says_stopping() {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut child = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .current_dir(dir.path())
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "200000")
         .env_remove("WATCHDOG_PID")
-        .stderr(Stdio::null())
+        // For the suite's log scan (`tests/log_scan.rs`).
+        .stderr(shikaku_tests::child_log("shikakud"))
         .spawn()
         .unwrap();
 

@@ -146,6 +146,8 @@ async fn a_kiosk_may_check_in_on_its_reader_and_nothing_an_admin_does() {
         assert_eq!(why, "ROLE_NOT_ALLOWED");
         assert_eq!(meta["role"], "kiosk");
         assert!(!meta["permission"].is_empty());
+        // A refusal by the auth layer has its request id too (`request_ids.rs`).
+        assert_eq!(e.metadata().get("x-request-id").map(|v| v.len()), Some(16));
     }
 
     // The audit trail names the certificate's identity, read by an admin.
@@ -269,6 +271,7 @@ async fn a_network_address_without_tls_or_with_the_simulator_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let out = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .args(["--listen", "0.0.0.0:0", "--data-dir", data])
         .output()
         .unwrap();

@@ -5,7 +5,7 @@
 //! then back, a stuck request beside other clients, and shikakud killed mid-request — each with
 //! its status, nothing lost, nothing answered twice and no file left behind.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -627,6 +627,7 @@ poll_ms = 20
     )
     .unwrap();
     let mut child = Command::new(bin("shikakud"))
+        .env("SHIKAKU_METRICS__LISTEN", "127.0.0.1:0")
         .arg("--config")
         .arg(&config)
         .args(["--listen", "127.0.0.1:0", "--log", "info", "--data-dir"])
@@ -638,8 +639,11 @@ poll_ms = 20
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
+    // A copy for the suite's log scan (`tests/log_scan.rs`).
+    let mut copy = shikaku_tests::child_log("shikakud");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = writeln!(copy, "{line}");
             let _ = tx.send(line);
         }
     });

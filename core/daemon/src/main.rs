@@ -78,7 +78,10 @@ async fn run(config: Config) -> Result<(), WiringError> {
     let (listener, addr) = shikaku_daemon::server::listen(config.listen).await?;
     let daemon = shikaku_daemon::wire(&config)?.daemon;
     let upstream = daemon.upstream_name();
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, "shikakud serving");
+    let metrics = daemon
+        .metrics_addr()
+        .map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics"));
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), %upstream, %metrics, "shikakud serving");
     notify::ready();
     Ok(daemon.serve(listener, shutdown_signal()).await?)
 }

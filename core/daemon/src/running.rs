@@ -12,6 +12,8 @@ use crate::wiring::{WiringError, wire};
 
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     pub simulated_readers: Arc<SimulatedReaders>,
     pub simulator: Option<Arc<Simulator>>,
     stop: Option<oneshot::Sender<()>>,
@@ -23,12 +25,14 @@ impl Running {
     pub async fn start(config: &Config) -> Result<Self, WiringError> {
         let (listener, addr) = shikaku_server::server::listen(config.listen).await?;
         let wired = wire(config)?;
+        let metrics_addr = wired.daemon.metrics_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(wired.daemon.serve(listener, async {
             let _ = stopped.await;
         }));
         Ok(Self {
             addr,
+            metrics_addr,
             simulated_readers: wired.simulated_readers,
             simulator: wired.simulator,
             stop: Some(stop),

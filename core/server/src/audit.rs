@@ -2,7 +2,7 @@
 //! answer goes out. Records hold codes and ids, never a PIN, a password, a code or patient data.
 
 use shikaku_domain::clock;
-use shikaku_store::{AuditRecord, Store};
+use shikaku_store::AuditRecord;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Identity;
@@ -171,7 +171,7 @@ pub struct Entry {
 /// Writes the audit line for `result` and turns it into the RPC's answer. A success is only
 /// answered once its audit line is on disk; if that fails the caller gets an error instead.
 pub async fn finish<T>(
-    store: &Store,
+    ctx: &crate::context::Context,
     caller: &Caller,
     entry: Entry,
     result: Result<T, ServiceError>,
@@ -194,7 +194,9 @@ pub async fn finish<T>(
         role: caller.role.to_owned(),
         person: entry.person,
     };
-    let written = store.audit(record).await;
+    let start = std::time::Instant::now();
+    let written = ctx.store.audit(record).await;
+    ctx.metrics.audit_commit(start.elapsed());
     match (result, written) {
         (Ok(v), Ok(())) => Ok(v),
         (Ok(_), Err(e)) => Err(ServiceError::Store(e).into()),
@@ -224,7 +226,7 @@ pub struct Note {
 /// with the message, and answers only once the audit line (success or failure) is on disk.
 /// Every audited RPC goes through here, so the envelope is written once.
 pub async fn audited<Req, Res>(
-    store: &Store,
+    ctx: &crate::context::Context,
     request: Request<Req>,
     operation: &'static str,
     method: &'static str,
@@ -245,9 +247,7 @@ pub async fn audited<Req, Res>(
         subject: note.subject,
         person: note.person,
     };
-    finish(store, &caller, entry, result)
-        .await
-        .map(Response::new)
+    finish(ctx, &caller, entry, result).await.map(Response::new)
 }
 
 /// The audit line of one reception entry a watch delivers to a client, written before the entry
@@ -268,7 +268,7 @@ pub async fn delivered(
             .map(|r| ctx.people.of_result(r))
             .unwrap_or_default(),
     };
-    finish(&ctx.store, caller, line, Ok(entry)).await
+    finish(ctx, caller, line, Ok(entry)).await
 }
 
 /// A fresh id with a readable prefix, e.g. `chk_5f1c…`.

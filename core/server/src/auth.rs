@@ -358,6 +358,13 @@ impl Policy {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let client = peer.and_then(|p| p.client.as_ref());
+        // Names the caller on the call's span (`observe`): its certificate name and role only.
+        let span = tracing::Span::current();
+        span.record("client", client.map_or("local", |c| c.name.as_str()));
+        span.record(
+            "role",
+            client.map_or(Role::Local, |c| c.role.into()).as_str(),
+        );
         if let (Some(client), Some(live)) = (client, &self.revocations)
             && live.is_revoked(&client.serial)
         {

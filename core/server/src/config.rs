@@ -39,6 +39,33 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// What the daemon holds open at once.
     pub limits: Limits,
+    /// The Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus metrics endpoint: plain HTTP on a port of its own, away from gRPC, and on
+/// loopback unless said otherwise, since it answers anyone who can reach it (the series hold
+/// counts and timings, never a person or a secret).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// Address of the endpoint (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Let `listen` be a non-loopback address (for a Prometheus on another machine). Off, such
+    /// an address is a configuration error.
+    pub on_network: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            on_network: false,
+        }
+    }
 }
 
 /// Bounds on what clients may hold open, so none can exhaust the daemon's descriptors or memory.
@@ -269,6 +296,7 @@ impl Default for Config {
             clients: Vec::new(),
             rate_limits: RateLimits::default(),
             limits: Limits::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -311,6 +339,7 @@ const ENV_KEYS: &[&str] = &[
     "retention",
     "rate_limits",
     "limits",
+    "metrics",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -429,6 +458,16 @@ impl Config {
                     .into(),
             });
         }
+        let m = &self.metrics;
+        if m.enabled && !m.listen.ip().is_loopback() && !m.on_network {
+            return Err(ConfigError::Invalid {
+                key: "metrics.listen",
+                rule: format!(
+                    "{} is not a loopback address; set [metrics] on_network = true to serve metrics to the network",
+                    m.listen
+                ),
+            });
+        }
         for c in &self.clients {
             let name_ok = (1..=64).contains(&c.name.len())
                 && c.name
@@ -494,6 +533,16 @@ mod tests {
             err.to_string(),
             "configuration: retention.reception_days: must be between 1 and 3660 days"
         );
+        std::fs::write(&file, "[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+        let err = Config::load(Some(&file), Figment::new()).unwrap_err();
+        assert!(err.to_string().contains("metrics.listen"), "{err}");
+        std::fs::write(
+            &file,
+            "[metrics]\nlisten = \"0.0.0.0:9464\"\non_network = true\n",
+        )
+        .unwrap();
+        Config::load(Some(&file), Figment::new()).unwrap();
+
         std::fs::write(&file, "[retention]\nbulk_days = 90\n").unwrap();
         let c = Config::load(Some(&file), Figment::new()).unwrap();
         assert_eq!(

@@ -59,6 +59,8 @@ pub struct Context {
     pub replays: crate::replay::Replays,
     /// Cards known to have one PIN try left.
     pub pin_guard: crate::workflow::card_check::PinGuard,
+    /// The Prometheus series.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Context {
@@ -139,6 +141,7 @@ impl Drop for InUse {
 pub struct Watches {
     open: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     per_client: usize,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One open watch; the count goes down when it drops, with its stream.
@@ -146,13 +149,15 @@ pub struct Watches {
 pub struct Watching {
     open: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     client: String,
+    _counted: crate::metrics::GaugeGuard,
 }
 
 impl Watches {
-    pub fn new(per_client: usize) -> Self {
+    pub fn new(per_client: usize, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Self {
             open: Arc::default(),
             per_client,
+            metrics,
         }
     }
 
@@ -167,6 +172,7 @@ impl Watches {
         Ok(Watching {
             open: self.open.clone(),
             client: client.to_owned(),
+            _counted: self.metrics.watch_opened(),
         })
     }
 }

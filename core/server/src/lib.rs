@@ -14,6 +14,8 @@
 //! - `replay`: a repeated request id gets the first answer again.
 //! - `audit`: who called, and the durable audit record of every operation.
 //! - `error`: the one error type and its mapping to `tonic::Status`.
+//! - `observe`: each call's request id, span and metrics.
+//! - `metrics`: the Prometheus series and their `/metrics` endpoint.
 
 pub mod audit;
 pub mod auth;
@@ -21,6 +23,8 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod metrics;
+pub mod observe;
 pub mod replay;
 pub mod server;
 pub mod services;

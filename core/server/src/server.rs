@@ -52,6 +52,11 @@ pub enum DaemonError {
         "refusing to serve plaintext on {0}, which is not a loopback address: run `shikaku tls init --data-dir DIR` for this data directory first, so clients must present certificates"
     )]
     PlaintextOnNetwork(SocketAddr),
+    #[error("cannot serve metrics on {addr}: {source} (set [metrics] listen, or enabled = false)")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Binds the gRPC listener, first of all, so a port in use fails the start before anything
@@ -80,6 +85,8 @@ pub struct Daemon {
     limits: crate::config::Limits,
     readers: Arc<Readers>,
     retention: crate::config::RetentionConfig,
+    /// The `/metrics` listener, bound at build so a port in use fails the start.
+    metrics_listener: Option<(std::net::TcpListener, SocketAddr)>,
 }
 
 impl Daemon {
@@ -89,6 +96,16 @@ impl Daemon {
         config: &Config,
         plug: impl FnOnce() -> Result<Parts, E>,
     ) -> Result<Self, E> {
+        let metrics_listener = if config.metrics.enabled {
+            let addr = config.metrics.listen;
+            let bind_error = |source| DaemonError::MetricsBind { addr, source };
+            let listener = crate::metrics::http::bind(addr).map_err(bind_error)?;
+            let local = listener.local_addr().map_err(bind_error)?;
+            Some((listener, local))
+        } else {
+            None
+        };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let durability = match config.store.durability {
             Durability::Full => shikaku_store::Durability::Full,
             Durability::Normal => shikaku_store::Durability::Normal,
@@ -108,20 +125,37 @@ impl Daemon {
         let store = Store::open(&config.data_dir.join("shikaku.sqlite"), durability)
             .map_err(DaemonError::from)?;
         let parts = plug()?;
+        // The metrics name the transport by the upstream plugin's name ("simulator" embedded).
+        let transport = parts
+            .plugins
+            .iter()
+            .map(PluginEntry::to_proto)
+            .find(|p| p.kind == PluginKind::Upstream as i32)
+            .map_or_else(|| "upstream".to_owned(), |p| p.name);
+        let upstream: Arc<dyn Upstream> = Arc::new(crate::metrics::upstream::Metered::new(
+            parts.upstream,
+            &transport,
+            &metrics,
+        ));
         let context = Arc::new(Context {
             reception: reception::Desk::new(
                 config.reception.mode,
                 config.facility_code.as_deref(),
-                parts.upstream.subscribe(),
+                upstream.subscribe(),
+                metrics.clone(),
             ),
             bulk: bulk::Jobs::new(config.bulk.concurrency),
             pin_guard: Default::default(),
             replays: Default::default(),
-            watches: crate::context::Watches::new(config.limits.watches_per_client),
+            watches: crate::context::Watches::new(
+                config.limits.watches_per_client,
+                metrics.clone(),
+            ),
+            metrics,
             people: crate::audit::PersonKey::load_or_create(&config.data_dir)
                 .map_err(DaemonError::AuditKey)?,
             store,
-            upstream: parts.upstream,
+            upstream,
             plugins: parts.plugins,
             check_timeout: config.check_timeout(),
             shutdown: tokio::sync::watch::channel(false).0,
@@ -137,7 +171,13 @@ impl Daemon {
             )),
             readers: Arc::new(Readers::new(parts.readers)),
             retention: config.retention,
+            metrics_listener,
         })
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// What answers checks: "embedded simulator" or the upstream plugin's name and path.
@@ -184,6 +224,10 @@ impl Daemon {
         bulk::resume_unfinished(ctx.clone());
         retention::spawn(ctx.store.clone(), self.retention, ctx.shutdown.subscribe());
         watch_plugin_health(&ctx, &health_reporter).await;
+        if let Some((listener, addr)) = self.metrics_listener {
+            crate::metrics::http::spawn(ctx.clone(), listener)
+                .map_err(|source| DaemonError::MetricsBind { addr, source })?;
+        }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -202,6 +246,8 @@ impl Daemon {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .max_concurrent_streams(Some(self.limits.streams_per_connection))
+            // Outermost first: every call, refusals included, gets its request id and metrics.
+            .layer(crate::observe::ObserveLayer::new(&ctx.metrics))
             .layer(crate::auth::AuthLayer(self.policy))
             .add_service(health)
             .add_service(reflection)

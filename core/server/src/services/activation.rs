@@ -75,36 +75,30 @@ impl ActivationCodeService for ActivationCodes {
         let ctx = &self.0;
         let operation = "IssueActivationCode";
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
-        let run = audited(
-            &ctx.store,
-            request,
-            operation,
-            "admin",
-            async |_, req, note| {
-                let memo = DeviceMemo::parse(&req.device_memo)
-                    .map_err(|e| ServiceError::field("device_memo", e))?;
-                let issued = ctx.upstream.issue_activation_code(&memo).await?;
-                let record = ActivationRecord {
-                    id: issued.id.clone(),
-                    device_memo: memo.as_str().to_owned(),
-                    state: "pending".into(),
-                    issued_at: clock::rfc3339(issued.issued_at),
-                    usable_from: clock::rfc3339(issued.usable_from),
-                    redeemed_at: None,
-                    revoked_at: None,
-                    device_id: None,
-                };
-                note.subject = record.id.clone();
-                ctx.store
-                    .write(vec![WriteOp::InsertActivation(record.clone())])
-                    .await?;
-                note.detail = "issued".into();
-                Ok(IssueActivationCodeResponse {
-                    code: issued.code.reveal(),
-                    record: Some(to_pb(record)),
-                })
-            },
-        );
+        let run = audited(ctx, request, operation, "admin", async |_, req, note| {
+            let memo = DeviceMemo::parse(&req.device_memo)
+                .map_err(|e| ServiceError::field("device_memo", e))?;
+            let issued = ctx.upstream.issue_activation_code(&memo).await?;
+            let record = ActivationRecord {
+                id: issued.id.clone(),
+                device_memo: memo.as_str().to_owned(),
+                state: "pending".into(),
+                issued_at: clock::rfc3339(issued.issued_at),
+                usable_from: clock::rfc3339(issued.usable_from),
+                redeemed_at: None,
+                revoked_at: None,
+                device_id: None,
+            };
+            note.subject = record.id.clone();
+            ctx.store
+                .write(vec![WriteOp::InsertActivation(record.clone())])
+                .await?;
+            note.detail = "issued".into();
+            Ok(IssueActivationCodeResponse {
+                code: issued.code.reveal(),
+                record: Some(to_pb(record)),
+            })
+        });
         self.0
             .replays
             .once(&caller, "IssueActivationCode", &id, run)
@@ -145,31 +139,25 @@ impl ActivationCodeService for ActivationCodes {
     ) -> Result<Response<RevokeActivationCodeResponse>, Status> {
         let ctx = &self.0;
         let operation = "RevokeActivationCode";
-        audited(
-            &ctx.store,
-            request,
-            operation,
-            "admin",
-            async |_, req, note| {
-                note.subject = req.id.chars().take(64).collect();
-                let id = record_id(&req.id).map_err(|e| ServiceError::field("id", e))?;
-                // Our record first: an unknown id is NOT_FOUND without asking upstream.
-                ctx.store.activation_record(&id).await?;
-                ctx.upstream.revoke_activation_code(&id).await?;
-                ctx.store
-                    .write(vec![WriteOp::SettleActivation {
-                        id: id.clone(),
-                        state: "revoked",
-                        at: clock::rfc3339(clock::now()),
-                        device_id: None,
-                    }])
-                    .await?;
-                note.detail = "revoked".into();
-                Ok(RevokeActivationCodeResponse {
-                    record: Some(to_pb(ctx.store.activation_record(&id).await?)),
-                })
-            },
-        )
+        audited(ctx, request, operation, "admin", async |_, req, note| {
+            note.subject = req.id.chars().take(64).collect();
+            let id = record_id(&req.id).map_err(|e| ServiceError::field("id", e))?;
+            // Our record first: an unknown id is NOT_FOUND without asking upstream.
+            ctx.store.activation_record(&id).await?;
+            ctx.upstream.revoke_activation_code(&id).await?;
+            ctx.store
+                .write(vec![WriteOp::SettleActivation {
+                    id: id.clone(),
+                    state: "revoked",
+                    at: clock::rfc3339(clock::now()),
+                    device_id: None,
+                }])
+                .await?;
+            note.detail = "revoked".into();
+            Ok(RevokeActivationCodeResponse {
+                record: Some(to_pb(ctx.store.activation_record(&id).await?)),
+            })
+        })
         .await
     }
 
@@ -180,7 +168,7 @@ impl ActivationCodeService for ActivationCodes {
         let ctx = &self.0;
         let operation = "RedeemActivationCode";
         audited(
-            &ctx.store,
+            ctx,
             request,
             operation,
             "device",

@@ -111,7 +111,7 @@ impl AuditService for AuditTrail {
     ) -> Result<Response<ListAuditRecordsResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "ListAuditRecords",
             "read",

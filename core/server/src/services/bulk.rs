@@ -83,31 +83,25 @@ impl BulkCheckService for BulkChecks {
         let id = new_id("blk");
         let (operation, method) = ("StartBulkCheck", "insurance_numbers");
         let (caller, request_id) = (Caller::of(&request), request.get_ref().request_id.clone());
-        let run = audited(
-            &ctx.store,
-            request,
-            operation,
-            method,
-            async |_, req, note| {
-                note.subject = id.clone();
-                let (label, date) = validate_start(&req)?;
-                let job = match &req.query {
-                    Some(asked) => {
-                        let query = validate_query(asked)?;
-                        note.method = "query";
-                        let job = bulk::create_query(ctx, &id, label, date, asked, &query).await?;
-                        note.detail = format!("query={}", job.kind().as_str_name());
-                        job
-                    }
-                    None => {
-                        let job = bulk::create(ctx, &id, label, date, &req.items).await?;
-                        note.detail = format!("items={}", req.items.len());
-                        job
-                    }
-                };
-                Ok(StartBulkCheckResponse { job: Some(job) })
-            },
-        );
+        let run = audited(ctx, request, operation, method, async |_, req, note| {
+            note.subject = id.clone();
+            let (label, date) = validate_start(&req)?;
+            let job = match &req.query {
+                Some(asked) => {
+                    let query = validate_query(asked)?;
+                    note.method = "query";
+                    let job = bulk::create_query(ctx, &id, label, date, asked, &query).await?;
+                    note.detail = format!("query={}", job.kind().as_str_name());
+                    job
+                }
+                None => {
+                    let job = bulk::create(ctx, &id, label, date, &req.items).await?;
+                    note.detail = format!("items={}", req.items.len());
+                    job
+                }
+            };
+            Ok(StartBulkCheckResponse { job: Some(job) })
+        });
         let started = async {
             let answer = run.await;
             if answer.is_ok() {
@@ -144,7 +138,7 @@ impl BulkCheckService for BulkChecks {
     ) -> Result<Response<GetBulkCheckResultsResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "GetBulkCheckResults",
             "read",

@@ -77,7 +77,7 @@ impl QualificationService for Qualification {
     ) -> Result<Response<CheckByCardResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "CheckByCard",
             "card",
@@ -100,23 +100,17 @@ impl QualificationService for Qualification {
     ) -> Result<Response<CheckByInsuranceNumbersResponse>, Status> {
         let ctx = &self.0;
         let (operation, method) = ("CheckByInsuranceNumbers", "insurance_numbers");
-        audited(
-            &ctx.store,
-            request,
-            operation,
-            method,
-            async |_, req, note| {
-                note.subject = new_id("chk");
-                let check = validate_numbers(&req)?;
-                let (insurer, symbol) = (&req.insurer_number, &req.symbol);
-                note.person = ctx.people.person(insurer, symbol, &req.number, &req.branch);
-                let result = ctx.upstream.check_by_numbers(&check).await?;
-                note.detail = result.validity_code.clone();
-                Ok(CheckByInsuranceNumbersResponse {
-                    result: finish_result(result, &note.subject),
-                })
-            },
-        )
+        audited(ctx, request, operation, method, async |_, req, note| {
+            note.subject = new_id("chk");
+            let check = validate_numbers(&req)?;
+            let (insurer, symbol) = (&req.insurer_number, &req.symbol);
+            note.person = ctx.people.person(insurer, symbol, &req.number, &req.branch);
+            let result = ctx.upstream.check_by_numbers(&check).await?;
+            note.detail = result.validity_code.clone();
+            Ok(CheckByInsuranceNumbersResponse {
+                result: finish_result(result, &note.subject),
+            })
+        })
         .await
     }
 

@@ -70,7 +70,7 @@ impl ReceptionService for Receptions {
         let ctx = &self.0;
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
         let run = audited(
-            &ctx.store,
+            ctx,
             request,
             "CheckIn",
             "card",
@@ -118,7 +118,7 @@ impl ReceptionService for Receptions {
         let ctx = &self.0;
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
         let run = audited(
-            &ctx.store,
+            ctx,
             request,
             "LinkPatient",
             "clerk",
@@ -211,30 +211,24 @@ impl ReceptionService for Receptions {
         let ctx = &self.0;
         let operation = "RegisterReferenceNumber";
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
-        let run = audited(
-            &ctx.store,
-            request,
-            operation,
-            "clerk",
-            async |_, req, note| {
-                note.subject = req.patient_number.chars().take(20).collect();
-                let registration = validate_registration(
-                    &req.patient_number,
-                    &req.insurer_number,
-                    &req.symbol,
-                    &req.number,
-                    &req.branch,
-                )?;
-                note.person =
-                    ctx.people
-                        .person(&req.insurer_number, &req.symbol, &req.number, &req.branch);
-                let registration = reference_number::register(ctx, &registration).await?;
-                note.detail = "registered".into();
-                Ok(RegisterReferenceNumberResponse {
-                    registration: Some(registration),
-                })
-            },
-        );
+        let run = audited(ctx, request, operation, "clerk", async |_, req, note| {
+            note.subject = req.patient_number.chars().take(20).collect();
+            let registration = validate_registration(
+                &req.patient_number,
+                &req.insurer_number,
+                &req.symbol,
+                &req.number,
+                &req.branch,
+            )?;
+            note.person =
+                ctx.people
+                    .person(&req.insurer_number, &req.symbol, &req.number, &req.branch);
+            let registration = reference_number::register(ctx, &registration).await?;
+            note.detail = "registered".into();
+            Ok(RegisterReferenceNumberResponse {
+                registration: Some(registration),
+            })
+        });
         self.0.replays.once(&caller, operation, &id, run).await
     }
 
@@ -244,7 +238,7 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<ListPatientLinksResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "ListPatientLinks",
             "read",
@@ -274,20 +268,14 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<RemovePatientLinkResponse>, Status> {
         let ctx = &self.0;
         let operation = "RemovePatientLink";
-        audited(
-            &ctx.store,
-            request,
-            operation,
-            "clerk",
-            async |_, req, note| {
-                note.subject = req.patient_number.chars().take(20).collect();
-                let number = patient_number(&req.patient_number, "patient_number")?;
-                let id = link_id(&req.link_id)?;
-                let removed = self.desk().unlink(&ctx.store, &number, id).await?;
-                note.detail = "removed".into();
-                Ok(RemovePatientLinkResponse { removed })
-            },
-        )
+        audited(ctx, request, operation, "clerk", async |_, req, note| {
+            note.subject = req.patient_number.chars().take(20).collect();
+            let number = patient_number(&req.patient_number, "patient_number")?;
+            let id = link_id(&req.link_id)?;
+            let removed = self.desk().unlink(&ctx.store, &number, id).await?;
+            note.detail = "removed".into();
+            Ok(RemovePatientLinkResponse { removed })
+        })
         .await
     }
 
@@ -297,7 +285,7 @@ impl ReceptionService for Receptions {
     ) -> Result<Response<ListReceptionsResponse>, Status> {
         let ctx = &self.0;
         audited(
-            &ctx.store,
+            ctx,
             request,
             "ListReceptions",
             "read",
@@ -338,7 +326,7 @@ impl ReceptionService for Receptions {
         let caller = Caller::of(&request);
         let watching = ctx.watches.open(&caller.client)?;
         let opened = audited(
-            &ctx.store,
+            &ctx,
             request,
             "WatchReceptions",
             "read",
@@ -372,9 +360,10 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<AcceptReceptionRequest>,
     ) -> Result<Response<AcceptReceptionResponse>, Status> {
-        let store = &self.0.store;
+        let ctx = &self.0;
+        let store = &ctx.store;
         audited(
-            store,
+            ctx,
             request,
             "AcceptReception",
             "clerk",
@@ -404,9 +393,10 @@ impl ReceptionService for Receptions {
         &self,
         request: Request<RejectReceptionRequest>,
     ) -> Result<Response<RejectReceptionResponse>, Status> {
-        let store = &self.0.store;
+        let ctx = &self.0;
+        let store = &ctx.store;
         audited(
-            store,
+            ctx,
             request,
             "RejectReception",
             "clerk",

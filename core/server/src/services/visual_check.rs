@@ -20,10 +20,10 @@ impl VisualCheckPasswordService for VisualCheckPasswords {
         &self,
         request: Request<IssueVisualCheckPasswordRequest>,
     ) -> Result<Response<IssueVisualCheckPasswordResponse>, Status> {
-        let store = &self.0.store;
+        let ctx = &self.0;
         let (caller, id) = (Caller::of(&request), request.get_ref().request_id.clone());
         let run = audited(
-            store,
+            ctx,
             request,
             "IssueVisualCheckPassword",
             "admin",

@@ -220,6 +220,11 @@ async fn check_one(ctx: &Context, check: &NumbersCheck) -> Outcome {
 }
 
 async fn settle(ctx: &Context, job: &str, idx: u32, outcome: Outcome) -> Result<(), StoreError> {
+    ctx.metrics.bulk_row(match outcome {
+        Outcome::Checked(_) => "checked",
+        Outcome::Failed(_) => "failed",
+        Outcome::Invalid(_) => "invalid",
+    });
     ctx.store
         .write(vec![WriteOp::SettleBulkItem(outcome_record(
             job, idx, outcome,
@@ -348,7 +353,7 @@ async fn run_job(ctx: Arc<Context>, id: String) -> Result<(), ServiceError> {
             subject: id.clone(),
             person: String::new(),
         };
-        audit::finish(&ctx.store, &Caller::daemon(), entry, Ok(()))
+        audit::finish(&ctx, &Caller::daemon(), entry, Ok(()))
             .await
             .map_err(|s| ServiceError::Store(StoreError::Conflict(s.message().to_owned())))?;
     }
@@ -400,7 +405,8 @@ async fn answered(
 
 pub fn spawn_job(ctx: Arc<Context>, id: String) {
     tokio::spawn(async move {
-        if let Err(e) = run_job(ctx, id.clone()).await {
+        let _running = ctx.metrics.bulk_job_started();
+        if let Err(e) = run_job(ctx.clone(), id.clone()).await {
             tracing::error!(job = %id, error = %e, "bulk check stopped; it resumes on the next start");
         }
     });

@@ -253,21 +253,35 @@ async fn run_card_check(
     consents: ConsentChoices,
     date: chrono::NaiveDate,
 ) -> Result<QualificationResult, ServiceError> {
-    let plugin = readers.find(reader).await?;
-    let session = plugin.open(reader).await?;
-    let _in_use = readers.mark_in_use(reader);
-    let run = check_by_card(
-        session,
-        &ctx.upstream,
-        &ctx.pin_guard,
-        reader,
-        identity,
-        consents,
-        date,
-    );
-    tokio::time::timeout(ctx.check_timeout, run)
-        .await
-        .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
+    let method = identity.method_name();
+    let checked = async {
+        let plugin = readers.find(reader).await?;
+        let session = plugin.open(reader).await?;
+        let _in_use = readers.mark_in_use(reader);
+        let run = check_by_card(
+            session,
+            &ctx.upstream,
+            &ctx.pin_guard,
+            reader,
+            identity,
+            consents,
+            date,
+        );
+        tokio::time::timeout(ctx.check_timeout, run)
+            .await
+            .map_err(|_| ServiceError::Timeout(ctx.check_timeout))?
+    }
+    .await;
+    // The outcome is a code: the result's validity, or the error's reason; never whose card.
+    let outcome = match &checked {
+        Ok(result) => shikaku_domain::pb::Validity::try_from(result.validity)
+            .unwrap_or(shikaku_domain::pb::Validity::Unknown)
+            .as_str_name(),
+        Err(e) => e.reason(),
+    };
+    ctx.metrics.card_check(method, outcome);
+    tracing::info!(method, reader, outcome, "card check");
+    checked
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ pub struct Desk {
     appended: watch::Sender<u64>,
     /// Taken when the daemon builds, so no face result between build and serve is missed.
     face_events: Mutex<Option<broadcast::Receiver<UpstreamEvent>>>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Desk {
@@ -58,8 +59,10 @@ impl Desk {
         mode: config::ReceptionMode,
         facility_code: Option<&str>,
         face_events: Option<broadcast::Receiver<UpstreamEvent>>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Self {
         Self {
+            metrics,
             mode,
             facility: facility_code.unwrap_or_default().to_owned(),
             appended: watch::channel(0).0,
@@ -200,6 +203,8 @@ impl Desk {
             .write_yielding(vec![WriteOp::AppendReception(record.clone())])
             .await?;
         record.seq = yielded.first().copied().unwrap_or_default();
+        self.metrics
+            .reception_entry(if automatic { "accepted" } else { "pending" });
         self.appended.send_modify(|n| *n += 1);
         entry_of(&record)
     }
@@ -468,6 +473,7 @@ impl Desk {
                 .map(link_pb),
             l => l.map(link_pb),
         };
+        self.metrics.reception_decision(status);
         let entry = entry_of(&self.entry(store, &date, id).await?)?;
         Ok((entry, link))
     }
@@ -589,7 +595,7 @@ pub fn spawn_face_listener(ctx: Arc<Context>) {
                 subject,
                 person,
             };
-            match audit::finish(&ctx.store, &Caller::daemon(), entry, outcome).await {
+            match audit::finish(&ctx, &Caller::daemon(), entry, outcome).await {
                 // On the list and on disk: the upstream may now let go of its copy.
                 Ok(_) => receipt.stored(),
                 Err(e) => tracing::error!(
@@ -627,7 +633,8 @@ mod tests {
             shikaku_store::Durability::Normal,
         )
         .unwrap();
-        let desk = Desk::new(config::ReceptionMode::Manual, None, None);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let desk = Desk::new(config::ReceptionMode::Manual, None, None, metrics);
         let error = desk
             .append(&store, visit("x".repeat(MAX_ENTRY_BYTES)))
             .await
