@@ -18,7 +18,7 @@ use shikaku_daemon::{Config, Running};
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::sha256_digest_info;
 use shikaku_domain::secret::Pin;
-use shikaku_pcsc_core::{PcscConfig, PcscReaders};
+use shikaku_pcsc_core::{Deadline, PcscConfig, PcscReaders, ReaderSession};
 use shikaku_proto::v1 as pb;
 use shikaku_vcard::{InsertOptions, Rig};
 
@@ -101,15 +101,15 @@ fn measure(
     Ok(row)
 }
 
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(10)
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(10))
 }
 
 /// The card-reading part of a check as the daemon runs it (workflow.rs), straight on pcscd:
 /// with a PIN (`Some`, empty for an iPhone) or for a visual check (`None`: certificate only).
 fn read_card(readers: &PcscReaders, reader: &str, pin: Option<&str>) -> Result<(), String> {
     let fail = |e: shikaku_domain::reader::ReaderError| e.to_string();
-    let mut session = readers.open(reader, deadline()).map_err(fail)?;
+    let mut session = readers.open(reader, deadline().instant()).map_err(fail)?;
     let medium = session.medium(deadline()).map_err(fail)?;
     let Some(pin) = pin else {
         session.read_auth_certificate(deadline()).map_err(fail)?;

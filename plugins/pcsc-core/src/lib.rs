@@ -36,6 +36,8 @@ use shikaku_domain::reader::{ReaderError, ReaderEvent, ReaderInfo};
 use crate::atr::ExtendedLengthDeclaration;
 use crate::extended::ReadPlan;
 pub use session::PcscSession;
+/// A session's steps are the SDK's `ReaderSession`, each with a `Deadline`.
+pub use shikaku_plugin_sdk::{Deadline, ReaderSession};
 
 /// When to read with extended-length APDUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

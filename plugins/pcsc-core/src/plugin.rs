@@ -2,10 +2,8 @@
 //! `shikaku-pcsc` library) and the smartphone-certificate kind (`pcsc-smartphone`, exported by
 //! `shikaku-pcsc-smartphone`; one library carries one entry symbol).
 
-use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::{ReaderError, ReaderEvent, ReaderInfo};
-use shikaku_domain::secret::Pin;
-use shikaku_plugin_sdk::{Deadline, Host, Level, PluginError, ReaderPlugin, ReaderSession};
+use shikaku_plugin_sdk::{Deadline, Host, Level, PluginError, ReaderPlugin};
 
 use crate::{Media, PcscConfig, PcscReaders, PcscSession};
 
@@ -19,9 +17,6 @@ pub struct PcscPlugin<const SMARTPHONE: bool> {
 pub type CardPlugin = PcscPlugin<false>;
 /// The smartphone-certificate kind: reads Android and iPhone only.
 pub type SmartphonePlugin = PcscPlugin<true>;
-
-/// One check's session, for either kind.
-pub struct PcscPluginSession(PcscSession);
 
 /// Reads `[plugins.config]`; the smartphone kind refuses a `media` other than smartphone.
 pub fn parse_config(
@@ -46,7 +41,7 @@ pub fn parse_config(
 }
 
 impl<const SMARTPHONE: bool> ReaderPlugin for PcscPlugin<SMARTPHONE> {
-    type Session = PcscPluginSession;
+    type Session = PcscSession;
 
     fn create(host: Host, config: &serde_json::Value) -> Result<Self, PluginError> {
         let config = parse_config(config, SMARTPHONE)?;
@@ -76,28 +71,8 @@ impl<const SMARTPHONE: bool> ReaderPlugin for PcscPlugin<SMARTPHONE> {
         self.readers.next_event(deadline.instant())
     }
 
-    fn open(&self, reader: &str, deadline: Deadline) -> Result<PcscPluginSession, ReaderError> {
-        self.readers
-            .open(reader, deadline.instant())
-            .map(PcscPluginSession)
-    }
-}
-
-impl ReaderSession for PcscPluginSession {
-    fn medium(&mut self, deadline: Deadline) -> Result<Medium, ReaderError> {
-        self.0.medium(deadline.instant())
-    }
-
-    fn read_auth_certificate(&mut self, deadline: Deadline) -> Result<Vec<u8>, ReaderError> {
-        self.0.read_auth_certificate(deadline.instant())
-    }
-
-    fn verify_pin(&mut self, pin: &Pin, deadline: Deadline) -> Result<(), ReaderError> {
-        self.0.verify_pin(pin, deadline.instant())
-    }
-
-    fn sign(&mut self, digest_info: &[u8], deadline: Deadline) -> Result<Vec<u8>, ReaderError> {
-        self.0.sign(digest_info, deadline.instant())
+    fn open(&self, reader: &str, deadline: Deadline) -> Result<PcscSession, ReaderError> {
+        self.readers.open(reader, deadline.instant())
     }
 }
 

@@ -7,6 +7,7 @@ use pcsc::{Card, Disposition};
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::ReaderError;
 use shikaku_domain::secret::Pin;
+use shikaku_plugin_sdk::{Deadline, ReaderSession};
 
 use crate::Media;
 use crate::apdu::{self, Response};
@@ -339,8 +340,27 @@ impl PcscSession {
         }
     }
 
-    /// Selects the JPKI AP and reads its token: card, Android or iPhone.
-    pub fn medium(&mut self, deadline: Instant) -> Result<Medium, ReaderError> {
+    /// The PIN's retry counter, asked with a VERIFY without data: `63Cx` is x tries left, and a
+    /// blocked PIN (`6983`, `6984`) none. None when the card does not answer the question; the
+    /// PIN is then verified without knowing.
+    fn pin_tries_left(&mut self, deadline: Instant) -> Result<Option<u8>, ReaderError> {
+        let r = self.exchange(&[0x00, 0x20, 0x00, 0x80], false, deadline)?;
+        match (r.sw1(), r.sw2()) {
+            (0x63, x) if x & 0xF0 == 0xC0 => Ok(Some(x & 0x0F)),
+            (0x69, 0x83 | 0x84) => Ok(Some(0)),
+            _ => {
+                tracing::debug!(
+                    reader = %self.reader,
+                    sw = format!("{:04X}", r.sw),
+                    "the card does not tell its pin tries"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// The JPKI token (card, Android or iPhone), read once per session.
+    fn token(&mut self, deadline: Instant) -> Result<Medium, ReaderError> {
         if let Some(m) = self.medium {
             return Ok(m);
         }
@@ -368,6 +388,14 @@ impl PcscSession {
         self.medium = Some(medium);
         Ok(medium)
     }
+}
+
+/// The session is the SDK's reader session itself: the host calls these through the plugin ABI.
+impl ReaderSession for PcscSession {
+    /// Selects the JPKI AP and reads its token: card, Android or iPhone.
+    fn medium(&mut self, deadline: Deadline) -> Result<Medium, ReaderError> {
+        self.token(deadline.instant())
+    }
 
     /// 利用者証明用電子証明書 (DER), sized from its DER header: one extended READ BINARY for the
     /// whole file where the card and reader take it, else 256-byte reads. An Android phone
@@ -379,8 +407,9 @@ impl PcscSession {
     /// /work/shared/reference/jpki-pcsc.md §1.1, and ISO 7816-4's READ BINARY with P1 b8 set).
     /// A card that refuses the short identifier (6A81, 6A82, 6986…) gets the SELECT and the
     /// same read of the selected EF, one APDU more.
-    pub fn read_auth_certificate(&mut self, deadline: Instant) -> Result<Vec<u8>, ReaderError> {
-        let medium = self.medium(deadline)?;
+    fn read_auth_certificate(&mut self, deadline: Deadline) -> Result<Vec<u8>, ReaderError> {
+        let deadline = deadline.instant();
+        let medium = self.token(deadline)?;
         if medium == Medium::Android && !self.pin_verified {
             return Err(ReaderError::PinRequired);
         }
@@ -471,30 +500,12 @@ impl PcscSession {
         Ok(certificate)
     }
 
-    /// The PIN's retry counter, asked with a VERIFY without data: `63Cx` is x tries left, and a
-    /// blocked PIN (`6983`, `6984`) none. None when the card does not answer the question; the
-    /// PIN is then verified without knowing.
-    fn pin_tries_left(&mut self, deadline: Instant) -> Result<Option<u8>, ReaderError> {
-        let r = self.exchange(&[0x00, 0x20, 0x00, 0x80], false, deadline)?;
-        match (r.sw1(), r.sw2()) {
-            (0x63, x) if x & 0xF0 == 0xC0 => Ok(Some(x & 0x0F)),
-            (0x69, 0x83 | 0x84) => Ok(Some(0)),
-            _ => {
-                tracing::debug!(
-                    reader = %self.reader,
-                    sw = format!("{:04X}", r.sw),
-                    "the card does not tell its pin tries"
-                );
-                Ok(None)
-            }
-        }
-    }
-
     /// VERIFY the 4-digit user-authentication PIN, after asking for the tries left so that a
     /// locked card never receives it. `63Cx` reports x tries left; the try that blocks the
     /// card (`63C0`) and any try on a blocked card (`6983`) report it locked.
-    pub fn verify_pin(&mut self, pin: &Pin, deadline: Instant) -> Result<(), ReaderError> {
-        if self.medium(deadline)? == Medium::Iphone {
+    fn verify_pin(&mut self, pin: &Pin, deadline: Deadline) -> Result<(), ReaderError> {
+        let deadline = deadline.instant();
+        if self.token(deadline)? == Medium::Iphone {
             return Err(ReaderError::Failure(
                 "an iphone takes no pin at the reader; it unlocks on the phone".into(),
             ));
@@ -517,14 +528,15 @@ impl PcscSession {
     }
 
     /// Signs a DigestInfo (the card pads it, PKCS#1 v1.5) with the user-authentication key.
-    pub fn sign(&mut self, digest_info: &[u8], deadline: Instant) -> Result<Vec<u8>, ReaderError> {
+    fn sign(&mut self, digest_info: &[u8], deadline: Deadline) -> Result<Vec<u8>, ReaderError> {
+        let deadline = deadline.instant();
         if digest_info.is_empty() || digest_info.len() > 255 {
             return Err(ReaderError::Failure(format!(
                 "a digest info of {} bytes cannot be signed",
                 digest_info.len()
             )));
         }
-        self.medium(deadline)?;
+        self.token(deadline)?;
         self.select_file(jpki::EF_AUTH_KEY, deadline)?;
         let apdu = apdu::command([0x80, 0x2A, 0x00, 0x80], digest_info, Some(256), false);
         let r = self.exchange(&apdu, false, deadline)?;

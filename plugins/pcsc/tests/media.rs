@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{deadline, pin, pin_check, plugin};
+use common::{ReaderSession, deadline, pin, pin_check, plugin};
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::ReaderError;
 use shikaku_vcard::{InsertOptions, Rig};
@@ -40,7 +40,9 @@ fn a_my_number_card_takes_nine_apdus_with_one_extended_read() {
     rig.insert(0, "taro").unwrap();
     let readers = plugin();
     let started = Instant::now();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert!(
         session.extended_length(),
         "the contact atr declares extended lc/le"
@@ -102,7 +104,9 @@ fn a_card_without_extended_apdus_is_read_in_256_byte_pieces() {
     let readers = plugin();
     // Its contactless ATR says nothing: the first check tries one extended read, which the
     // card refuses (6700), and reads the rest in short APDUs.
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert!(session.extended_length(), "tried at first");
     assert_eq!(pin_check(&mut session, "2222"), Medium::MyNumberCard);
     assert!(!session.extended_length());
@@ -117,7 +121,9 @@ fn a_card_without_extended_apdus_is_read_in_256_byte_pieces() {
     // The reader remembers: the next check reads in short APDUs straight away.
     rig.reader(0).reset_count();
     let started = Instant::now();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(pin_check(&mut session, "2222"), Medium::MyNumberCard);
     assert!(!session.extended_length());
     let reads = rig
@@ -162,7 +168,9 @@ fn a_contactless_atr_on_a_card_that_takes_extended_apdus_reads_in_one() {
     for check in ["first", "second"] {
         rig.reader(0).reset_count();
         let started = Instant::now();
-        let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+        let mut session = readers
+            .open(rig.reader(0).name(), deadline().instant())
+            .unwrap();
         assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
         assert!(session.extended_length(), "{check} check");
         assert_eq!(session.apdu_count(), 9, "{check} check: {}", log(&rig));
@@ -189,7 +197,9 @@ fn a_card_that_refuses_short_ef_identifiers_is_read_after_a_select() {
     };
     rig.insert_with(0, "taro", no_short_ids).unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
     assert!(session.extended_length(), "still one extended read");
     // The refused read (6A81), SELECT EF 000A, and the same read of the selected EF: two
@@ -217,7 +227,9 @@ fn a_card_that_refuses_extended_apdus_despite_its_atr_still_reads() {
     .unwrap();
     let config = serde_json::from_value(serde_json::json!({"extended_length": "always"})).unwrap();
     let readers = shikaku_pcsc::PcscReaders::new(config);
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
     assert!(!session.extended_length(), "fell back to short reads");
 }
@@ -232,14 +244,18 @@ fn an_android_phone_shows_its_certificate_only_after_its_pin() {
     };
     rig.insert(0, "android").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(session.medium(deadline()), Ok(Medium::Android));
     assert_eq!(
         session.read_auth_certificate(deadline()),
         Err(ReaderError::PinRequired)
     );
     drop(session);
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     let started = Instant::now();
     assert_eq!(pin_check(&mut session, "2468"), Medium::Android);
     eprintln!(
@@ -256,7 +272,9 @@ fn an_iphone_signs_without_a_pin_at_the_reader() {
     };
     rig.insert(0, "iphone").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     let started = Instant::now();
     assert_eq!(pin_check(&mut session, "0000"), Medium::Iphone);
     eprintln!(
@@ -281,7 +299,9 @@ fn a_locked_iphone_is_told_to_unlock() {
     };
     rig.insert_with(0, "iphone", locked).unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(session.medium(deadline()), Ok(Medium::Iphone));
     assert_eq!(
         session.read_auth_certificate(deadline()),
@@ -301,7 +321,9 @@ fn a_card_without_the_jpki_applet_is_not_a_my_number_card() {
     };
     rig.insert(0, "other").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(
         session.medium(deadline()),
         Err(ReaderError::NotMyNumberCard)
@@ -321,7 +343,9 @@ fn a_plugin_for_cards_only_refuses_a_phone() {
     rig.insert(0, "android").unwrap();
     let config = serde_json::from_value(serde_json::json!({"media": "card"})).unwrap();
     let readers = shikaku_pcsc::PcscReaders::new(config);
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert!(matches!(
         session.medium(deadline()),
         Err(ReaderError::Failure(m)) if m.contains("smartphone")

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{deadline, pin, pin_check, plugin};
+use common::{ReaderSession, deadline, pin, pin_check, plugin};
 use shikaku_domain::reader::ReaderError;
 use shikaku_vcard::Rig;
 
@@ -17,14 +17,14 @@ fn wrong_pins_count_down_and_the_third_locks_the_card() {
     let readers = plugin();
     let reader = rig.reader(0).name();
     for tries_left in [2, 1] {
-        let mut session = readers.open(reader, deadline()).unwrap();
+        let mut session = readers.open(reader, deadline().instant()).unwrap();
         session.read_auth_certificate(deadline()).unwrap();
         assert_eq!(
             session.verify_pin(&pin("0000"), deadline()),
             Err(ReaderError::PinIncorrect { tries_left })
         );
     }
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     assert_eq!(
         session.verify_pin(&pin("0000"), deadline()),
         Err(ReaderError::CardLocked)
@@ -45,13 +45,17 @@ fn a_right_pin_restores_the_tries() {
     };
     rig.insert(0, "elderly").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert_eq!(
         session.verify_pin(&pin("9999"), deadline()),
         Err(ReaderError::PinIncorrect { tries_left: 2 })
     );
     drop(session);
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     pin_check(&mut session, "4444");
     assert_eq!(rig.card("elderly").unwrap().tries_left(), 3);
 }
@@ -63,7 +67,9 @@ fn a_locked_card_is_reported_locked() {
     };
     rig.insert(0, "locked").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     session.read_auth_certificate(deadline()).unwrap();
     assert_eq!(
         session.verify_pin(&pin("1234"), deadline()),
@@ -78,7 +84,9 @@ fn a_locked_card_never_receives_the_pin() {
     };
     rig.insert(0, "locked").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     session.read_auth_certificate(deadline()).unwrap();
     rig.reader(0).reset_count();
     assert_eq!(
@@ -108,10 +116,14 @@ fn the_verified_pin_does_not_outlive_the_session() {
     };
     rig.insert(0, "taro").unwrap();
     let readers = plugin();
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     session.verify_pin(&pin("1234"), deadline()).unwrap();
     drop(session);
-    let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+    let mut session = readers
+        .open(rig.reader(0).name(), deadline().instant())
+        .unwrap();
     assert!(matches!(
         session.sign(&[0x30; 51], deadline()),
         Err(ReaderError::Failure(m)) if m.contains("verify the pin")

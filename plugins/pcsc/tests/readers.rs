@@ -19,7 +19,7 @@ fn readers_are_listed_with_their_cards() {
     let name = rig.reader(0).name();
     let find = || {
         readers
-            .list_readers(deadline())
+            .list_readers(deadline().instant())
             .unwrap()
             .into_iter()
             .find(|r| r.name == name)
@@ -51,7 +51,7 @@ fn card_insertion_and_removal_are_events() {
     );
     let next_for_reader = || loop {
         let event = readers
-            .next_event(deadline())
+            .next_event(deadline().instant())
             .unwrap()
             .expect("an event before the deadline");
         if event.reader.name == name {
@@ -78,8 +78,8 @@ fn two_readers_serve_two_checks_at_once() {
     let readers = plugin();
     let (a, b) = (rig.reader(0).name(), rig.reader(1).name());
     // Both sessions open before either check runs, and the checks run on two threads.
-    let mut first = readers.open(a, deadline()).unwrap();
-    let mut second = readers.open(b, deadline()).unwrap();
+    let mut first = readers.open(a, deadline().instant()).unwrap();
+    let mut second = readers.open(b, deadline().instant()).unwrap();
     std::thread::scope(|s| {
         let one = s.spawn(|| pin_check(&mut first, "1234"));
         let two = s.spawn(|| pin_check(&mut second, "2468"));
@@ -96,14 +96,14 @@ fn a_card_serves_one_check_at_a_time() {
     rig.insert(0, "taro").unwrap();
     let readers = plugin();
     let name = rig.reader(0).name();
-    let mut held = readers.open(name, deadline()).unwrap();
+    let mut held = readers.open(name, deadline().instant()).unwrap();
     assert_eq!(
-        readers.open(name, deadline()).err(),
+        readers.open(name, deadline().instant()).err(),
         Some(ReaderError::Busy)
     );
     assert_eq!(pin_check(&mut held, "1234"), Medium::MyNumberCard);
     drop(held);
-    let mut next = readers.open(name, deadline()).unwrap();
+    let mut next = readers.open(name, deadline().instant()).unwrap();
     assert_eq!(pin_check(&mut next, "1234"), Medium::MyNumberCard);
 }
 
@@ -119,7 +119,7 @@ fn a_plugin_serves_only_the_readers_it_is_configured_for() {
         ..Default::default()
     });
     let listed: Vec<String> = readers
-        .list_readers(deadline())
+        .list_readers(deadline().instant())
         .unwrap()
         .into_iter()
         .map(|r| r.name)
@@ -134,15 +134,15 @@ fn a_plugin_serves_only_the_readers_it_is_configured_for() {
     // The other reader's card is neither an event nor open to this plugin.
     rig.insert(1, "hanako").unwrap();
     rig.insert(0, "taro").unwrap();
-    let event = readers.next_event(deadline()).unwrap().unwrap();
+    let event = readers.next_event(deadline().instant()).unwrap().unwrap();
     assert_eq!(
         (event.kind, event.reader.name.as_str()),
         (ReaderEventKind::CardInserted, served)
     );
     assert_eq!(
-        readers.open(other, deadline()).err(),
+        readers.open(other, deadline().instant()).err(),
         Some(ReaderError::NotFound(other.to_owned()))
     );
-    let mut session = readers.open(served, deadline()).unwrap();
+    let mut session = readers.open(served, deadline().instant()).unwrap();
     assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{deadline, pin, pin_check, plugin};
+use common::{ReaderSession, deadline, pin, pin_check, plugin};
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::ReaderError;
 use shikaku_vcard::{InsertOptions, Rig};
@@ -15,11 +15,15 @@ fn an_empty_reader_has_no_card() {
     };
     let readers = plugin();
     assert_eq!(
-        readers.open(rig.reader(0).name(), deadline()).err(),
+        readers
+            .open(rig.reader(0).name(), deadline().instant())
+            .err(),
         Some(ReaderError::NoCard)
     );
     assert_eq!(
-        readers.open("No Such Reader 00 00", deadline()).err(),
+        readers
+            .open("No Such Reader 00 00", deadline().instant())
+            .err(),
         Some(ReaderError::NotFound("No Such Reader 00 00".into()))
     );
 }
@@ -40,7 +44,7 @@ fn a_card_removed_mid_check_fails_it_and_the_next_card_works() {
         ..Default::default()
     };
     rig.insert_with(0, "taro", pulled).unwrap();
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     assert_eq!(session.medium(deadline()), Ok(Medium::MyNumberCard));
     assert_eq!(
         session.read_auth_certificate(deadline()),
@@ -56,12 +60,12 @@ fn a_card_removed_mid_check_fails_it_and_the_next_card_works() {
     drop(session);
     rig.reader(0).wait_for_card(false).unwrap();
     assert_eq!(
-        readers.open(reader, deadline()).err(),
+        readers.open(reader, deadline().instant()).err(),
         Some(ReaderError::NoCard)
     );
 
     rig.insert(0, "hanako").unwrap();
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     assert_eq!(pin_check(&mut session, "2222"), Medium::MyNumberCard);
 }
 
@@ -77,7 +81,7 @@ fn a_card_pulled_at_the_first_apdu_is_removed() {
         ..Default::default()
     };
     rig.insert_with(0, "taro", pulled).unwrap();
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     assert_eq!(session.medium(deadline()), Err(ReaderError::CardRemoved));
     assert_eq!(
         session.read_auth_certificate(deadline()),
@@ -87,7 +91,7 @@ fn a_card_pulled_at_the_first_apdu_is_removed() {
     drop(session);
     rig.reader(0).wait_for_card(false).unwrap();
     rig.insert(0, "taro").unwrap();
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
 }
 
@@ -100,7 +104,7 @@ fn a_card_removed_between_steps_fails_the_next_step() {
     let readers = plugin();
     let reader = rig.reader(0).name();
     rig.insert(0, "taro").unwrap();
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     session.read_auth_certificate(deadline()).unwrap();
     rig.reader(0).remove().unwrap();
     assert_eq!(
@@ -110,7 +114,7 @@ fn a_card_removed_between_steps_fails_the_next_step() {
     // The same card back on the reader: a new session works, though the failed one is still
     // alive (it let go of the card when it saw it leave).
     rig.insert(0, "taro").unwrap();
-    let mut session = readers.open(reader, deadline()).unwrap();
+    let mut session = readers.open(reader, deadline().instant()).unwrap();
     assert_eq!(pin_check(&mut session, "1234"), Medium::MyNumberCard);
     assert_eq!(rig.card("taro").unwrap().tries_left(), 3);
 }

@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{deadline, pin, plugin};
+use common::{ReaderSession, deadline, pin, plugin};
 use shikaku_vcard::Rig;
 
 #[derive(Clone, Default)]
@@ -37,7 +37,9 @@ fn the_apdu_trace_never_shows_a_pin() {
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         let readers = plugin();
-        let mut session = readers.open(rig.reader(0).name(), deadline()).unwrap();
+        let mut session = readers
+            .open(rig.reader(0).name(), deadline().instant())
+            .unwrap();
         session.verify_pin(&pin("1234"), deadline()).unwrap();
         // A wrong PIN too: its digits must not show either.
         let _ = session.verify_pin(&pin("9876"), deadline());

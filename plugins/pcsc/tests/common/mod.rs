@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use der::{Decode, Encode};
 use rsa::pkcs8::DecodePublicKey;
@@ -10,14 +10,15 @@ use rsa::{Pkcs1v15Sign, PublicKey};
 use shikaku_domain::pb::Medium;
 use shikaku_domain::reader::sha256_digest_info;
 use shikaku_domain::secret::Pin;
-use shikaku_pcsc::{PcscConfig, PcscReaders, PcscSession};
+pub use shikaku_pcsc::ReaderSession;
+use shikaku_pcsc::{Deadline, PcscConfig, PcscReaders, PcscSession};
 
 pub fn plugin() -> PcscReaders {
     PcscReaders::new(PcscConfig::default())
 }
 
-pub fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(10)
+pub fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(10))
 }
 
 pub fn pin(s: &str) -> Pin {
