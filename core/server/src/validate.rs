@@ -243,6 +243,21 @@ pub fn reference(
     Ok((iso(date), id))
 }
 
+/// A link's id as LinkPatient returned it (`lnk_…`), or none for every link of the number.
+pub fn link_id(s: &str) -> Result<Option<String>, ServiceError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ServiceError::field(
+            "link_id",
+            ValueError::Rule("must be an id LinkPatient returned (at most 64 characters)".into()),
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
 pub fn patient_number(s: &str, field: &'static str) -> Result<PatientNumber, ServiceError> {
     PatientNumber::parse(s).map_err(|e| ServiceError::field(field, e))
 }

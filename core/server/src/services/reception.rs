@@ -6,7 +6,6 @@ use std::pin::Pin as StdPin;
 use std::sync::Arc;
 
 use shikaku_domain::patient;
-use shikaku_domain::pb::link_patient_request::Person;
 use shikaku_domain::pb::reception_service_server::ReceptionService;
 use shikaku_domain::pb::{
     AcceptReceptionRequest, AcceptReceptionResponse, CheckInRequest, CheckInResponse,
@@ -24,31 +23,18 @@ use tonic::{Request, Response, Status};
 use crate::audit::{self, Caller, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
-use crate::validate::{Page, day, patient_number, reference, under_card, validate_registration};
-use crate::workflow::card_check;
+use crate::validate::{
+    Page, day, link_id, patient_number, reference, under_card, validate_registration,
+};
 use crate::workflow::reception::{self, Desk, Visit};
 use crate::workflow::reference_number;
+use crate::workflow::{card_check, patient_link};
 
 /// How an entry is named on its audit line, as the client gave it.
 fn entry_subject(entry: Option<&ReceptionRef>) -> String {
     entry
         .map(|r| format!("{}/{}", r.date.chars().take(10).collect::<String>(), r.id))
         .unwrap_or_default()
-}
-
-/// A link's id as LinkPatient returned it (`lnk_…`), or none for every link of the number.
-fn link_id(s: &str) -> Result<Option<String>, ServiceError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(ServiceError::field(
-            "link_id",
-            ValueError::Rule("must be an id LinkPatient returned (at most 64 characters)".into()),
-        ));
-    }
-    Ok(Some(s.to_owned()))
 }
 
 pub struct Receptions(pub Arc<Context>, pub Arc<Readers>);
@@ -122,84 +108,7 @@ impl ReceptionService for Receptions {
             request,
             "LinkPatient",
             "clerk",
-            async |caller, req, note| {
-                let number = patient_number(&req.patient_number, "patient_number");
-                let person = match &req.person {
-                    None => Err(ServiceError::field(
-                        "person",
-                        ValueError::Rule("give the person's details or a reception entry".into()),
-                    )),
-                    Some(Person::Details(d)) => {
-                        patient::validate_person(d, clock::today()).map_err(ServiceError::Invalid)
-                    }
-                    Some(Person::Reception(r)) => {
-                        let (date, id) = reference(Some(r), "reception")?;
-                        self.desk()
-                            .person_on_entry(&ctx.store, &date, id)
-                            .await?
-                            .ok_or_else(|| {
-                                ServiceError::field(
-                                    "reception",
-                                    ValueError::Rule(
-                                        "the entry names no single insured person to link".into(),
-                                    ),
-                                )
-                            })
-                    }
-                };
-                let (number, person) = match (number, person) {
-                    (Ok(n), Ok(p)) => (n, p),
-                    (Err(ServiceError::Invalid(mut a)), Err(ServiceError::Invalid(b))) => {
-                        a.extend(b);
-                        return Err(ServiceError::Invalid(a));
-                    }
-                    (Err(e), _) | (_, Err(e)) => return Err(e),
-                };
-                // Registered first: when OQS refuses, nothing is linked.
-                let registered = if req.register_reference_number {
-                    note.person = ctx.people.person(
-                        &person.insurer_number,
-                        &person.symbol,
-                        &person.number,
-                        &person.branch,
-                    );
-                    let registration = validate_registration(
-                        number.as_str(),
-                        &person.insurer_number,
-                        &person.symbol,
-                        &person.number,
-                        &person.branch,
-                    )
-                    .map_err(|e| {
-                        ServiceError::field(
-                            "register_reference_number",
-                            ValueError::Rule(format!(
-                                "registering a 照会番号 needs the person's insurance numbers: {e}"
-                            )),
-                        )
-                    })?;
-                    Some(reference_number::register(ctx, &registration).await?)
-                } else {
-                    None
-                };
-                let (link, created) = self
-                    .desk()
-                    .link(&ctx.store, &number, &person, &caller.actor())
-                    .await?;
-                note.subject = link.id.clone();
-                note.detail = match (created, registered.is_some()) {
-                    (true, false) => "linked",
-                    (false, false) => "unchanged",
-                    (true, true) => "linked registered",
-                    (false, true) => "unchanged registered",
-                }
-                .into();
-                Ok(LinkPatientResponse {
-                    link: Some(link),
-                    created,
-                    reference_number: registered,
-                })
-            },
+            async |caller, req, note| patient_link::link(ctx, &caller.actor(), &req, note).await,
         );
         self.0.replays.once(&caller, "LinkPatient", &id, run).await
     }
