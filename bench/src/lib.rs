@@ -1,4 +1,5 @@
-//! What the benchmark binaries share: the echo contract and reading a process's CPU time.
+//! What the benchmark binaries share: the echo contract, the person they check, and reading a
+//! process's CPU time.
 
 /// Generated `shikaku.bench.v1` messages, client and server.
 pub mod proto {
@@ -18,4 +19,16 @@ pub fn process_cpu_s(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
     let utime: u64 = fields.get(11).ok_or("short /proc stat")?.parse()?;
     let stime: u64 = fields.get(12).ok_or("short /proc stat")?.parse()?;
     Ok((utime + stime) as f64 / USER_HZ)
+}
+
+/// The embedded simulator's fixture person "taro" (valid insurance), by insurance numbers.
+pub fn taro() -> shikaku_proto::v1::CheckByInsuranceNumbersRequest {
+    shikaku_proto::v1::CheckByInsuranceNumbersRequest {
+        insurer_number: "06130488".into(),
+        symbol: "12-34".into(),
+        number: "4260".into(),
+        branch: "01".into(),
+        birth_date: "1970-01-01".into(),
+        ..Default::default()
+    }
 }

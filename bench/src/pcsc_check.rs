@@ -371,14 +371,7 @@ async fn run(args: Args) -> Result<Vec<Row>, String> {
             tokio::task::block_in_place(|| {
                 handle.block_on(async {
                     numbers
-                        .check_by_insurance_numbers(pb::CheckByInsuranceNumbersRequest {
-                            insurer_number: "06130488".into(),
-                            symbol: "12-34".into(),
-                            number: "4260".into(),
-                            branch: "01".into(),
-                            birth_date: "1970-01-01".into(),
-                            ..Default::default()
-                        })
+                        .check_by_insurance_numbers(shikaku_bench::taro())
                         .await
                         .map(|_| ())
                         .map_err(|s| s.message().to_owned())

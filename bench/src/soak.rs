@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hdrhistogram::Histogram;
+use shikaku_bench::taro;
 use shikaku_proto::v1 as pb;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
@@ -74,17 +75,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn taro() -> pb::CheckByInsuranceNumbersRequest {
-    pb::CheckByInsuranceNumbersRequest {
-        insurer_number: "06130488".into(),
-        symbol: "12-34".into(),
-        number: "4260".into(),
-        branch: "01".into(),
-        birth_date: "1970-01-01".into(),
-        ..Default::default()
-    }
 }
 
 /// Checks by insurance numbers, due every 1/rate s whatever the daemon does; latency counts from
