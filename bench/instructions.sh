@@ -6,8 +6,8 @@
 #
 #     bench/instructions.sh [OTHER_SHIKAKUD ...]
 #
-# Each server runs under callgrind with collection off until a warm-up of BENCH_IR_WARMUP
-# requests is done; then BENCH_IR_REQUESTS requests are counted. Writes bench/results/
+# Each server runs under callgrind; after 5 s of warm-up its counters are zeroed, then
+# BENCH_IR_SECONDS (10) at BENCH_IR_RATE (100/s) are counted and dumped. Writes bench/results/
 # instructions.json and leaves each callgrind profile in bench/results/callgrind/ for
 # `callgrind_annotate` (where the instructions go, function by function). Needs valgrind and jq.
 set -euo pipefail
@@ -45,7 +45,7 @@ count() {
   require_free "$PORT"
   rm -rf "$work/data" "$out/$name".out* && mkdir "$work/data"
   : >"$work/shikaku.toml"
-  SHIKAKU_LOG=warn valgrind --tool=callgrind --collect-atstart=no \
+  SHIKAKU_LOG=warn valgrind --tool=callgrind \
     --callgrind-out-file="$out/$name.out" "$@" >"$work/server.log" 2>&1 &
   server_pid=$!
   local deadline=$((SECONDS + 300))
@@ -56,12 +56,11 @@ count() {
   done
   echo "  $name: warm-up" >&2
   load "$target" 5 >/dev/null
-  callgrind_control -i on "$server_pid" >/dev/null
+  callgrind_control -z "$server_pid" >/dev/null 2>&1
   measured=$(load "$target" "$SECONDS_COUNTED")
-  callgrind_control -i off "$server_pid" >/dev/null
-  callgrind_control -d "$server_pid" >/dev/null
+  callgrind_control -d "$server_pid" >/dev/null 2>&1
   stop_server
-  # The dump asked for is part 1; the one written at exit counted nothing (collection was off).
+  # The dump asked for is part 1 (since the zeroing); the one at exit holds the shutdown.
   local ir
   mv "$out/$name.out.1" "$work/part" && rm -f "$out/$name".out* && mv "$work/part" "$out/$name.out"
   ir=$(awk '/^summary:/ {print $2}' "$out/$name.out")
