@@ -123,8 +123,10 @@ async fn check_ins(channel: Channel, rate: f64, until: Instant, tally: Arc<Tally
     let mut client = pb::reception_service_client::ReceptionServiceClient::new(channel);
     let mut acknowledged = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    while Instant::now() < until {
-        tick.tick().await;
+    while tokio::time::timeout_at(until.into(), tick.tick())
+        .await
+        .is_ok()
+    {
         let request = pb::CheckInRequest {
             card: Some(pb::CheckByCardRequest {
                 reader: "sim-taro".into(),
@@ -186,8 +188,10 @@ async fn bulk_jobs(
     let mut client = pb::bulk_check_service_client::BulkCheckServiceClient::new(channel);
     let mut jobs = 0;
     let mut tick = tokio::time::interval(every);
-    while Instant::now() < until {
-        tick.tick().await;
+    while tokio::time::timeout_at(until.into(), tick.tick())
+        .await
+        .is_ok()
+    {
         let items = (0..patients)
             .map(|i| pb::BulkCheckItem {
                 key: format!("p{i}"),
