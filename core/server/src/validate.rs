@@ -4,24 +4,27 @@
 use chrono::NaiveDate;
 use shikaku_domain::patient::PatientNumber;
 use shikaku_domain::pb::bulk_query::Kind as QueryKind;
-use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
 use shikaku_domain::pb::{BulkQuery as PbBulkQuery, OnlineConsultationDates};
-use shikaku_domain::pb::{
-    CheckByCardRequest, CheckByInsuranceNumbersRequest, Consent, ConsentChoices, ReceptionRef,
-};
-use shikaku_domain::secret::{Pin, VisualCheckPassword};
+use shikaku_domain::pb::{CheckByInsuranceNumbersRequest, ReceptionRef};
 use shikaku_domain::upstream::{BulkQuery, NumbersCheck, OnlineDates, ReferenceNumberRegistration};
 use shikaku_domain::values::{
-    AccountId, BranchNumber, CardNumber, CardSymbol, InsurerNumber, iso, parse_birth_date,
-    parse_date, parse_reader_name,
+    BranchNumber, CardNumber, CardSymbol, InsurerNumber, iso, parse_birth_date, parse_date,
 };
-use shikaku_domain::{FieldError, Validator, ValueError, clock};
-use zeroize::Zeroize;
+use shikaku_domain::{Validator, ValueError, clock};
 
 use crate::error::ServiceError;
-use crate::workflow::card_check::{self, Identity};
 
-fn optional<T>(
+/// Today in Japan, or the requested 資格確認日.
+pub fn confirmation_date(s: &str) -> Result<NaiveDate, shikaku_domain::ValueError> {
+    if s.trim().is_empty() {
+        Ok(clock::today())
+    } else {
+        shikaku_domain::values::parse_date(s)
+    }
+}
+
+/// `parse(s)`, or `None` for an empty field.
+pub fn optional<T>(
     s: &str,
     parse: impl Fn(&str) -> Result<T, shikaku_domain::ValueError>,
 ) -> Result<Option<T>, shikaku_domain::ValueError> {
@@ -44,7 +47,7 @@ pub fn validate_numbers(
     let birth = v.check("birth_date", parse_birth_date(&req.birth_date, today));
     let date = v.check(
         "confirmation_date",
-        card_check::confirmation_date(&req.confirmation_date),
+        confirmation_date(&req.confirmation_date),
     );
     v.finish()?;
     Ok(NumbersCheck {
@@ -155,62 +158,6 @@ pub fn validate_registration(
     })
 }
 
-/// Validates a card request, taking its secrets out of the message (and wiping them there).
-pub fn validate_card(
-    req: &mut CheckByCardRequest,
-) -> Result<(String, Identity, chrono::NaiveDate), ServiceError> {
-    let mut v = Validator::new();
-    let reader = v.check("reader", parse_reader_name(&req.reader));
-    let date = v.check(
-        "confirmation_date",
-        card_check::confirmation_date(&req.confirmation_date),
-    );
-    let identity = match req.identity.as_mut() {
-        None => {
-            v.fail("identity", "choose one of pin, visual_check or face");
-            None
-        }
-        Some(PbIdentity::Pin(p)) => {
-            // An empty PIN is allowed for an iPhone; the workflow asks for it otherwise.
-            let pin = v.check("pin.pin", optional(&p.pin, Pin::parse));
-            p.pin.zeroize();
-            pin.map(|pin| Identity::Pin {
-                pin,
-                last_try_acknowledged: p.last_try_acknowledged,
-            })
-        }
-        Some(PbIdentity::VisualCheck(vc)) => {
-            let account = v.check("visual_check.account_id", AccountId::parse(&vc.account_id));
-            let password = if vc.password.is_empty() {
-                v.fail(
-                    "visual_check.password",
-                    "the staff account's 4-digit visual-check password is required",
-                );
-                None
-            } else {
-                v.check(
-                    "visual_check.password",
-                    VisualCheckPassword::parse(&vc.password),
-                )
-            };
-            vc.password.zeroize();
-            account
-                .zip(password)
-                .map(|(account, password)| Identity::VisualCheck { account, password })
-        }
-        Some(PbIdentity::Face(_)) => Some(Identity::Face),
-    };
-    if let Some(c) = &req.consents {
-        consents(&mut v, c);
-    }
-    v.finish()?;
-    Ok((
-        reader.expect("validated"),
-        identity.expect("validated"),
-        date.expect("validated"),
-    ))
-}
-
 /// 受付日: today in Japan when empty.
 pub fn day(s: &str) -> Result<NaiveDate, ValueError> {
     if s.trim().is_empty() {
@@ -260,75 +207,6 @@ pub fn link_id(s: &str) -> Result<Option<String>, ServiceError> {
 
 pub fn patient_number(s: &str, field: &'static str) -> Result<PatientNumber, ServiceError> {
     PatientNumber::parse(s).map_err(|e| ServiceError::field(field, e))
-}
-
-/// CheckByCard's field names, as they are nested in a CheckIn request.
-pub fn under_card(errors: Vec<FieldError>) -> ServiceError {
-    let errors = errors
-        .into_iter()
-        .map(|e| FieldError {
-            field: CARD_FIELDS
-                .iter()
-                .find(|(plain, _)| *plain == e.field)
-                .map_or(e.field, |(_, nested)| *nested),
-            error: e.error,
-        })
-        .collect();
-    ServiceError::Invalid(errors)
-}
-
-/// Every field a card check names in its errors, and its name nested in a CheckIn request.
-const CARD_FIELDS: [(&str, &str); 18] = [
-    ("reader", "card.reader"),
-    ("confirmation_date", "card.confirmation_date"),
-    ("identity", "card.identity"),
-    ("pin.pin", "card.pin.pin"),
-    ("visual_check.account_id", "card.visual_check.account_id"),
-    ("visual_check.password", "card.visual_check.password"),
-    ("consents.medication", "card.consents.medication"),
-    ("consents.clinical", "card.consents.clinical"),
-    ("consents.health_checkup", "card.consents.health_checkup"),
-    ("consents.surgery", "card.consents.surgery"),
-    (
-        "consents.limit_certificate",
-        "card.consents.limit_certificate",
-    ),
-    (
-        "consents.specific_diseases",
-        "card.consents.specific_diseases",
-    ),
-    ("consents.diagnosis_names", "card.consents.diagnosis_names"),
-    ("consents.infections", "card.consents.infections"),
-    ("consents.drug_allergies", "card.consents.drug_allergies"),
-    ("consents.other_allergies", "card.consents.other_allergies"),
-    ("consents.lab_tests", "card.consents.lab_tests"),
-    ("consents.prescriptions", "card.consents.prescriptions"),
-];
-
-/// Every consent a card check carries must be one `Consent` knows: an unknown value is a
-/// mistake, never read as "not asked".
-fn consents(v: &mut Validator, c: &ConsentChoices) {
-    let values = [
-        c.medication,
-        c.clinical,
-        c.health_checkup,
-        c.surgery,
-        c.limit_certificate,
-        c.specific_diseases,
-        c.diagnosis_names,
-        c.infections,
-        c.drug_allergies,
-        c.other_allergies,
-        c.lab_tests,
-        c.prescriptions,
-    ];
-    // The consent fields, in the order of `values`, are the last twelve of CARD_FIELDS.
-    let fields = CARD_FIELDS[6..].iter().map(|(plain, _)| *plain);
-    for (field, value) in fields.zip(values) {
-        if Consent::try_from(value).is_err() {
-            v.fail(field, format!("{value} is not a Consent (0, 1 or 2)"));
-        }
-    }
 }
 
 /// Answers a list holds at most, and when the request does not say.
@@ -414,26 +292,5 @@ mod tests {
         assert!(Page::of(MAX_PAGE + 1, "").is_err());
         assert!(Page::of(1, "next").is_err());
         assert!(Page::of(1, &format!("{}2", "0".repeat(MAX_PAGE_TOKEN))).is_err());
-    }
-
-    #[test]
-    fn a_bad_consent_is_named_under_card_in_a_check_in() {
-        let mut req = CheckByCardRequest {
-            reader: "sim-taro".into(),
-            identity: Some(PbIdentity::Face(Default::default())),
-            consents: Some(ConsentChoices {
-                prescriptions: 9,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let Err(ServiceError::Invalid(errors)) = validate_card(&mut req) else {
-            panic!("a consent of 9 passed");
-        };
-        assert_eq!(errors[0].field, "consents.prescriptions");
-        let ServiceError::Invalid(nested) = under_card(errors) else {
-            unreachable!()
-        };
-        assert_eq!(nested[0].field, "card.consents.prescriptions");
     }
 }

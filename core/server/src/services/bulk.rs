@@ -17,8 +17,8 @@ use tonic::{Request, Response, Status};
 use crate::audit::{Caller, audited, new_id};
 use crate::context::Context;
 use crate::error::ServiceError;
-use crate::validate::{Page, validate_query};
-use crate::workflow::{bulk, card_check};
+use crate::validate::{Page, confirmation_date, validate_query};
+use crate::workflow::bulk;
 
 /// Items one job may hold.
 const MAX_ITEMS: usize = 10_000;
@@ -67,7 +67,7 @@ fn validate_start(req: &StartBulkCheckRequest) -> Result<(String, String), Servi
     }
     let date = v.check(
         "confirmation_date",
-        card_check::confirmation_date(&req.confirmation_date),
+        confirmation_date(&req.confirmation_date),
     );
     v.finish()?;
     Ok((label.to_owned(), iso(date.expect("validated"))))

@@ -23,9 +23,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::{self, Caller, audited, new_id};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
-use crate::validate::{
-    Page, day, link_id, patient_number, reference, under_card, validate_registration,
-};
+use crate::validate::{Page, day, link_id, patient_number, reference, validate_registration};
 use crate::workflow::reception::{self, Desk, Visit};
 use crate::workflow::reference_number;
 use crate::workflow::{card_check, patient_link};
@@ -71,7 +69,7 @@ impl ReceptionService for Receptions {
                 })?;
                 let checked = card_check::for_request(ctx, &self.1, caller, note, &mut card).await;
                 let (reader, mut result) = checked.map_err(|e| match e {
-                    ServiceError::Invalid(errors) => under_card(errors),
+                    ServiceError::Invalid(errors) => card_check::under_card(errors),
                     other => other,
                 })?;
                 result.check_id = check_id.clone();

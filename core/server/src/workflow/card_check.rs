@@ -1,4 +1,5 @@
-//! The card check, step by step.
+//! The card check, step by step, from the request: its validation (secrets taken out of the
+//! message, field names as CheckByCard and CheckIn each give them) lives here beside the steps.
 //!
 //! PIN: open the reader → read the certificate (an Android phone first needs its PIN) → refuse an
 //! expired certificate before spending a PIN try → VERIFY the PIN (the card counts tries) → sign
@@ -10,17 +11,21 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use shikaku_domain::certificate::{CertificateInfo, classify_expiry};
-use shikaku_domain::clock;
-use shikaku_domain::pb::{CheckByCardRequest, ConsentChoices, Medium, QualificationResult};
+use shikaku_domain::pb::check_by_card_request::Identity as PbIdentity;
+use shikaku_domain::pb::{
+    CheckByCardRequest, Consent, ConsentChoices, Medium, QualificationResult,
+};
 use shikaku_domain::reader::{CardSession, ReaderError, sha256_digest_info};
 use shikaku_domain::secret::{Pin, VisualCheckPassword};
 use shikaku_domain::upstream::{CardCheck, Evidence, Upstream, UpstreamError};
-use shikaku_domain::values::AccountId;
+use shikaku_domain::values::{AccountId, parse_reader_name};
+use shikaku_domain::{FieldError, Validator};
+use zeroize::Zeroize;
 
 use crate::audit::{Caller, Note};
 use crate::context::{Context, Readers};
 use crate::error::ServiceError;
-use crate::validate::validate_card;
+use crate::validate::{confirmation_date, optional};
 
 /// The identity method, validated.
 #[derive(Debug)]
@@ -208,15 +213,6 @@ pub async fn check_by_card(
     Ok(result)
 }
 
-/// Today in Japan, or the requested 資格確認日.
-pub fn confirmation_date(s: &str) -> Result<NaiveDate, shikaku_domain::ValueError> {
-    if s.trim().is_empty() {
-        Ok(clock::today())
-    } else {
-        shikaku_domain::values::parse_date(s)
-    }
-}
-
 /// The card check CheckByCard and CheckIn both run, from their request: validate (taking the secrets out of the
 /// request), keep a kiosk to its own readers, check, and note the method and the person for the
 /// audit line. Answers the reader and the result.
@@ -242,6 +238,131 @@ pub async fn for_request(
     let result = run_card_check(ctx, readers, &reader, identity, consents, date).await?;
     note.person = ctx.people.of_result(&result);
     Ok((reader, result))
+}
+
+/// Validates a card request, taking its secrets out of the message (and wiping them there).
+pub fn validate_card(
+    req: &mut CheckByCardRequest,
+) -> Result<(String, Identity, chrono::NaiveDate), ServiceError> {
+    let mut v = Validator::new();
+    let reader = v.check("reader", parse_reader_name(&req.reader));
+    let date = v.check(
+        "confirmation_date",
+        confirmation_date(&req.confirmation_date),
+    );
+    let identity = match req.identity.as_mut() {
+        None => {
+            v.fail("identity", "choose one of pin, visual_check or face");
+            None
+        }
+        Some(PbIdentity::Pin(p)) => {
+            // An empty PIN is allowed for an iPhone; the workflow asks for it otherwise.
+            let pin = v.check("pin.pin", optional(&p.pin, Pin::parse));
+            p.pin.zeroize();
+            pin.map(|pin| Identity::Pin {
+                pin,
+                last_try_acknowledged: p.last_try_acknowledged,
+            })
+        }
+        Some(PbIdentity::VisualCheck(vc)) => {
+            let account = v.check("visual_check.account_id", AccountId::parse(&vc.account_id));
+            let password = if vc.password.is_empty() {
+                v.fail(
+                    "visual_check.password",
+                    "the staff account's 4-digit visual-check password is required",
+                );
+                None
+            } else {
+                v.check(
+                    "visual_check.password",
+                    VisualCheckPassword::parse(&vc.password),
+                )
+            };
+            vc.password.zeroize();
+            account
+                .zip(password)
+                .map(|(account, password)| Identity::VisualCheck { account, password })
+        }
+        Some(PbIdentity::Face(_)) => Some(Identity::Face),
+    };
+    if let Some(c) = &req.consents {
+        consents(&mut v, c);
+    }
+    v.finish()?;
+    Ok((
+        reader.expect("validated"),
+        identity.expect("validated"),
+        date.expect("validated"),
+    ))
+}
+
+/// CheckByCard's field names, as they are nested in a CheckIn request.
+pub fn under_card(errors: Vec<FieldError>) -> ServiceError {
+    let errors = errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: CARD_FIELDS
+                .iter()
+                .find(|(plain, _)| *plain == e.field)
+                .map_or(e.field, |(_, nested)| *nested),
+            error: e.error,
+        })
+        .collect();
+    ServiceError::Invalid(errors)
+}
+
+/// Every field a card check names in its errors, and its name nested in a CheckIn request.
+const CARD_FIELDS: [(&str, &str); 18] = [
+    ("reader", "card.reader"),
+    ("confirmation_date", "card.confirmation_date"),
+    ("identity", "card.identity"),
+    ("pin.pin", "card.pin.pin"),
+    ("visual_check.account_id", "card.visual_check.account_id"),
+    ("visual_check.password", "card.visual_check.password"),
+    ("consents.medication", "card.consents.medication"),
+    ("consents.clinical", "card.consents.clinical"),
+    ("consents.health_checkup", "card.consents.health_checkup"),
+    ("consents.surgery", "card.consents.surgery"),
+    (
+        "consents.limit_certificate",
+        "card.consents.limit_certificate",
+    ),
+    (
+        "consents.specific_diseases",
+        "card.consents.specific_diseases",
+    ),
+    ("consents.diagnosis_names", "card.consents.diagnosis_names"),
+    ("consents.infections", "card.consents.infections"),
+    ("consents.drug_allergies", "card.consents.drug_allergies"),
+    ("consents.other_allergies", "card.consents.other_allergies"),
+    ("consents.lab_tests", "card.consents.lab_tests"),
+    ("consents.prescriptions", "card.consents.prescriptions"),
+];
+
+/// Every consent a card check carries must be one `Consent` knows: an unknown value is a
+/// mistake, never read as "not asked".
+fn consents(v: &mut Validator, c: &ConsentChoices) {
+    let values = [
+        c.medication,
+        c.clinical,
+        c.health_checkup,
+        c.surgery,
+        c.limit_certificate,
+        c.specific_diseases,
+        c.diagnosis_names,
+        c.infections,
+        c.drug_allergies,
+        c.other_allergies,
+        c.lab_tests,
+        c.prescriptions,
+    ];
+    // The consent fields, in the order of `values`, are the last twelve of CARD_FIELDS.
+    let fields = CARD_FIELDS[6..].iter().map(|(plain, _)| *plain);
+    for (field, value) in fields.zip(values) {
+        if Consent::try_from(value).is_err() {
+            v.fail(field, format!("{value} is not a Consent (0, 1 or 2)"));
+        }
+    }
 }
 
 /// Runs a validated card check on its reader.
@@ -287,6 +408,27 @@ async fn run_card_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_consent_is_named_under_card_in_a_check_in() {
+        let mut req = CheckByCardRequest {
+            reader: "sim-taro".into(),
+            identity: Some(PbIdentity::Face(Default::default())),
+            consents: Some(ConsentChoices {
+                prescriptions: 9,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let Err(ServiceError::Invalid(errors)) = validate_card(&mut req) else {
+            panic!("a consent of 9 passed");
+        };
+        assert_eq!(errors[0].field, "consents.prescriptions");
+        let ServiceError::Invalid(nested) = under_card(errors) else {
+            unreachable!()
+        };
+        assert_eq!(nested[0].field, "card.consents.prescriptions");
+    }
 
     #[test]
     fn the_guard_stops_only_at_the_last_try_and_forgets_on_success_or_lock() {
