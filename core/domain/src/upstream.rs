@@ -244,23 +244,21 @@ pub trait Upstream: Send + Sync + 'static {
         Err(UpstreamError::Unsupported("bulk checks"))
     }
 
-    /// 照会番号の登録 for one person (OQSsiimm01).
+    /// 照会番号の登録 for one person (OQSsiimm01). No default body: a wrapper (the metered
+    /// upstream) must forward it, and an upstream without it says `Unsupported` itself.
     async fn register_reference_number(
         &self,
-        _registration: &ReferenceNumberRegistration,
-    ) -> Result<RegisteredReferenceNumber, UpstreamError> {
-        Err(UpstreamError::Unsupported("照会番号 registration"))
-    }
+        registration: &ReferenceNumberRegistration,
+    ) -> Result<RegisteredReferenceNumber, UpstreamError>;
 
     /// One of the query kinds of 一括照会 (医療扶助, 訪問診療, オンライン診療): everyone OQS
-    /// answers, in its order; one person's error does not fail the rest.
+    /// answers, in its order; one person's error does not fail the rest. No default body, for
+    /// the same reason as `register_reference_number`.
     async fn bulk_query(
         &self,
-        _query: &BulkQuery,
-        _confirmation_date: NaiveDate,
-    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError> {
-        Err(UpstreamError::Unsupported("this kind of bulk query"))
-    }
+        query: &BulkQuery,
+        confirmation_date: NaiveDate,
+    ) -> Result<Vec<Result<QualificationResult, UpstreamError>>, UpstreamError>;
 
     /// Unsolicited results from now on, for an upstream that has them.
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<UpstreamEvent>> {

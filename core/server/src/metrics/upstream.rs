@@ -65,7 +65,8 @@ fn reason(e: &UpstreamError) -> &'static str {
 
 /// `inner`, recording into `metrics` as transport `transport`. It must forward every method of
 /// `Upstream`, those with a default body included: a default here would answer for the
-/// transport (the merge that added this wrapper left 照会番号 registration "unsupported").
+/// transport (the merge that added this wrapper left 照会番号 registration "unsupported"; those
+/// two now have no default, so the compiler asks for them).
 pub struct Metered {
     inner: Arc<dyn Upstream>,
     transport: &'static str,
