@@ -23,6 +23,14 @@ pub enum PluginEntry {
 }
 
 impl PluginEntry {
+    /// The upstream among `plugins` (the binary plugs in exactly one), as ListPlugins shows it.
+    pub fn upstream_of(plugins: &[PluginEntry]) -> Option<Plugin> {
+        plugins
+            .iter()
+            .map(PluginEntry::to_proto)
+            .find(|p| p.kind == PluginKind::Upstream as i32)
+    }
+
     pub fn to_proto(&self) -> Plugin {
         match self {
             PluginEntry::Embedded { name, kind } => Plugin {

@@ -126,11 +126,7 @@ impl Daemon {
             .map_err(DaemonError::from)?;
         let parts = plug()?;
         // The metrics name the transport by the upstream plugin's name ("simulator" embedded).
-        let transport = parts
-            .plugins
-            .iter()
-            .map(PluginEntry::to_proto)
-            .find(|p| p.kind == PluginKind::Upstream as i32)
+        let transport = PluginEntry::upstream_of(&parts.plugins)
             .map_or_else(|| "upstream".to_owned(), |p| p.name);
         let upstream: Arc<dyn Upstream> = Arc::new(crate::metrics::upstream::Metered::new(
             parts.upstream,
@@ -182,13 +178,10 @@ impl Daemon {
 
     /// What answers checks: "embedded simulator" or the upstream plugin's name and path.
     pub fn upstream_name(&self) -> String {
-        self.context
-            .plugins
-            .iter()
-            .map(PluginEntry::to_proto)
-            .find(|p| p.source != "embedded" && p.kind == PluginKind::Upstream as i32)
-            .map(|p| format!("plugin {} ({})", p.name, p.source))
-            .unwrap_or_else(|| "embedded simulator".into())
+        match PluginEntry::upstream_of(&self.context.plugins) {
+            Some(p) if p.source != "embedded" => format!("plugin {} ({})", p.name, p.source),
+            _ => "embedded simulator".into(),
+        }
     }
 
     /// Serves on `listener` until `shutdown` completes, then finishes in-flight calls.
