@@ -11,21 +11,20 @@ mod backup;
 mod bulk;
 mod checkpointer;
 mod modes;
+mod reader;
 mod reception;
 mod retention;
 mod schema;
 mod writer;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
 use rusqlite::{Connection, OpenFlags, params};
+use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 pub use backup::{BackupReport, backup};
 pub use bulk::{BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord};
 pub use modes::secure_data_dir;
-pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord};
+pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord, Rows};
 pub use retention::{Cutoff, PurgeReport};
 pub use writer::WriteOp;
 
@@ -77,6 +76,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the store's reader did not answer (it stopped, or the read panicked)")]
+    ReaderGone,
     /// No record of that kind with that id (or date/sequence, or patient number).
     #[error("no {record} {id:?}")]
     NotFound { record: Record, id: String },
@@ -154,11 +155,11 @@ pub struct ActivationRecord {
     pub device_id: Option<String>,
 }
 
-/// The store: a writer thread for changes, a connection for reads.
+/// The store: a writer thread for changes, a reader thread for reads.
 #[derive(Clone)]
 pub struct Store {
     writes: mpsc::Sender<writer::Batch>,
-    reads: Arc<Mutex<Connection>>,
+    reads: mpsc::Sender<reader::Job>,
     path: PathBuf,
 }
 
@@ -171,7 +172,27 @@ impl std::fmt::Debug for Store {
 /// WAL pages (4 KiB) before a commit copies them into the database file; SQLite's default is 1000.
 const WAL_PAGES_BEFORE_CHECKPOINT: i64 = 10_000;
 
-fn open_connection(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+/// Page cache of each connection, in KiB. The writer keeps the audit table's last pages and its
+/// indexes hot (SQLite's default, 2 MiB); reads are a page of a list or a job's counts at a
+/// time; the checkpointer copies WAL frames past the cache. Each is a ceiling the cache fills
+/// to and stays at, so the daemon's memory levels off within minutes of a start.
+const WRITER_CACHE_KIB: i64 = 2048;
+const READER_CACHE_KIB: i64 = 1024;
+const CHECKPOINTER_CACHE_KIB: i64 = 128;
+/// SQLite's heap in the whole process, in bytes (`PRAGMA soft_heap_limit`). rusqlite builds
+/// SQLite with one page cache shared by every connection (SQLITE_ENABLE_MEMORY_MANAGEMENT), whose
+/// ceiling is the sum of theirs: the writer, appending audit rows, would otherwise keep growing
+/// into what the reader, the checkpointer and the simulator leave unused, a few KiB a second
+/// for a quarter of an hour. Past this limit SQLite reuses its oldest clean pages instead.
+const SQLITE_HEAP_LIMIT: i64 = 4 * 1024 * 1024;
+/// Page cache of each connection's temporary database (statement journals, sorts), in KiB.
+const TEMP_CACHE_KIB: i64 = 256;
+
+fn open_connection(
+    path: &Path,
+    durability: Durability,
+    cache_kib: i64,
+) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -197,6 +218,9 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, St
     // over. Audit commits rewrite the same last page again and again, so a longer WAL (about
     // 40 MB instead of 4) means fewer restarts of nearly the same pages.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEFORE_CHECKPOINT)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.pragma_update(Some("temp"), "cache_size", -TEMP_CACHE_KIB)?;
+    conn.pragma_update(None, "soft_heap_limit", SQLITE_HEAP_LIMIT)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
 }
@@ -209,14 +233,18 @@ impl Store {
         }
         // 0600 before SQLite creates it 0644; its -wal and -shm files follow this file's mode.
         modes::create_private_file(path)?;
-        let mut conn = open_connection(path, durability)?;
+        let mut conn = open_connection(path, durability, WRITER_CACHE_KIB)?;
         schema::migrate(&mut conn)?;
-        let reads = open_connection(path, durability)?;
-        let checkpointer = checkpointer::Checkpointer::spawn(open_connection(path, durability)?);
+        let reads = reader::spawn(open_connection(path, durability, READER_CACHE_KIB)?);
+        let checkpointer = checkpointer::Checkpointer::spawn(open_connection(
+            path,
+            durability,
+            CHECKPOINTER_CACHE_KIB,
+        )?);
         let writes = writer::spawn(conn, checkpointer);
         Ok(Self {
             writes,
-            reads: Arc::new(Mutex::new(reads)),
+            reads,
             path: path.to_owned(),
         })
     }
@@ -245,17 +273,21 @@ impl Store {
         self.write(vec![WriteOp::Audit(record)]).await
     }
 
+    /// Runs `f` on the reader thread and answers what it returns.
     pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.reads.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn).map_err(StoreError::from)
-        })
-        .await
-        .map_err(|_| StoreError::WriterGone)?
+        let (done, answer) = oneshot::channel();
+        let job: reader::Job = Box::new(move |conn| {
+            // The caller may have gone (its client hung up); the answer is then dropped.
+            let _ = done.send(f(conn).map_err(StoreError::from));
+        });
+        self.reads
+            .send(job)
+            .await
+            .map_err(|_| StoreError::ReaderGone)?;
+        answer.await.map_err(|_| StoreError::ReaderGone)?
     }
 
     /// Activation-code records, newest first, optionally only in one state.
