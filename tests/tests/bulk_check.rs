@@ -227,6 +227,28 @@ async fn a_thousand_patients_with_progress_and_stored_results() {
         .unwrap()
         .into_inner();
     assert_eq!(again.job.unwrap().checked, 996);
+    // In pages, each read alone from the store: the same rows, once each, in order.
+    let (mut paged, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = d
+            .bulk()
+            .get_bulk_check_results(GetBulkCheckResultsRequest {
+                job_id: job.id.clone(),
+                page_size: 300,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        paged.extend(page.items.iter().map(|i| (i.index, i.state)));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let whole: Vec<_> = results.items.iter().map(|i| (i.index, i.state)).collect();
+    assert_eq!((paged, pages), (whole, 4));
     let jobs = d
         .bulk()
         .list_bulk_checks(ListBulkChecksRequest::default())

@@ -523,6 +523,71 @@ async fn watch_resumes_after_a_disconnect_and_a_restart_with_nothing_lost_or_reo
     d.running.stop().await.unwrap();
 }
 
+/// A busy day is read from the store a batch at a time (64 entries for a watch, a page for a
+/// list), never whole: a watch from the start of the day and a paged list both see every entry
+/// once, in order, and the watch goes on with the next visit.
+#[tokio::test]
+async fn a_busy_day_is_watched_and_listed_in_batches_with_every_entry_once_in_order() {
+    const VISITS: u64 = 150;
+    let d = TestDaemon::start_with(with_facility).await;
+    let readers = [
+        ("sim-taro", "1234"),
+        ("sim-kokuho", "3333"),
+        ("sim-elderly", "4444"),
+        ("sim-limit-a", "5555"),
+        ("sim-disease", "6666"),
+        ("sim-child", "8888"),
+    ];
+    let kiosks: Vec<_> = readers
+        .iter()
+        .map(|&(reader, pin)| {
+            let c = d.reception();
+            tokio::spawn(async move {
+                for _ in 0..VISITS / 6 {
+                    c.clone().check_in(kiosk(reader, pin)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for k in kiosks {
+        k.await.unwrap();
+    }
+    let day: Vec<u64> = (1..=VISITS).collect();
+
+    let mut stream = watch(&d, 0).await;
+    let mut seen = Vec::new();
+    for _ in 0..VISITS {
+        seen.push(next(&mut stream).await.id);
+    }
+    assert_eq!(seen, day);
+    check_in(&d, "sim-kokuho", "3333").await.unwrap();
+    assert_eq!(next(&mut stream).await.id, VISITS + 1);
+
+    let (mut listed, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = d
+            .reception()
+            .list_receptions(ListReceptionsRequest {
+                page_size: 64,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 64);
+        listed.extend(page.entries.iter().map(|e| e.id));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(listed, (1..=VISITS + 1).collect::<Vec<_>>());
+    assert_eq!(pages, 3);
+    d.running.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn face_auth_reader_results_join_the_same_list() {
     let d = TestDaemon::start().await;

@@ -256,6 +256,27 @@ impl Page {
         })
     }
 
+    /// The rows to read for this page: one more than it holds, which says whether another
+    /// follows without reading them all.
+    pub fn rows(&self) -> shikaku_store::Rows {
+        shikaku_store::Rows {
+            after: i64::MIN,
+            skip: self.offset,
+            limit: self.size.saturating_add(1),
+        }
+    }
+
+    /// This page of the rows `rows` read, and the token of the next page ("" on the last).
+    pub fn finish<T>(self, mut rows: Vec<T>) -> (Vec<T>, String) {
+        let next = if rows.len() > self.size {
+            rows.truncate(self.size);
+            self.offset.saturating_add(self.size).to_string()
+        } else {
+            String::new()
+        };
+        (rows, next)
+    }
+
     /// This page of `items`, and the token of the next page ("" on the last).
     pub fn take<T>(self, items: Vec<T>) -> (Vec<T>, String) {
         let total = items.len();

@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
+use crate::reception::{Rows, clamp};
 use crate::{Record, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,12 +201,22 @@ impl Store {
 
     /// Jobs newest first; only running ones when `running_only`.
     pub async fn bulk_jobs(&self, running_only: bool) -> Result<Vec<BulkJobRecord>, StoreError> {
+        self.bulk_job_rows(running_only, Rows::ALL).await
+    }
+
+    /// Jobs newest first, skipping `rows.skip` and at most `rows.limit` (`rows.after` unused).
+    pub async fn bulk_job_rows(
+        &self,
+        running_only: bool,
+        rows: Rows,
+    ) -> Result<Vec<BulkJobRecord>, StoreError> {
+        let (limit, skip) = (clamp(rows.limit), clamp(rows.skip));
         self.read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {JOB_COLUMNS} FROM bulk_jobs WHERE (?1 = 0 OR state = 'running')
-                 ORDER BY created_at DESC, id"
+                 ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3"
             ))?
-            .query_map(params![running_only], job_from_row)?
+            .query_map(params![running_only, limit, skip], job_from_row)?
             .collect()
         })
         .await
@@ -241,14 +252,30 @@ impl Store {
         id: &str,
         pending_only: bool,
     ) -> Result<Vec<BulkItemRecord>, StoreError> {
+        self.bulk_item_rows(id, pending_only, Rows::ALL).await
+    }
+
+    /// A job's items in order: those with an index above `rows.after`, skipping `rows.skip`, at
+    /// most `rows.limit`, so a page of a 10,000-patient job's results reads only that page.
+    pub async fn bulk_item_rows(
+        &self,
+        id: &str,
+        pending_only: bool,
+        rows: Rows,
+    ) -> Result<Vec<BulkItemRecord>, StoreError> {
         let key = id.to_owned();
+        let (limit, skip) = (clamp(rows.limit), clamp(rows.skip));
         self.read(move |c| {
             c.prepare_cached(
                 "SELECT job_id, idx, key, request, state, result, error_reason, error_message,
                      finished_at
-                 FROM bulk_items WHERE job_id = ?1 AND (?2 = 0 OR state = 'pending') ORDER BY idx",
+                 FROM bulk_items WHERE job_id = ?1 AND (?2 = 0 OR state = 'pending') AND idx > ?3
+                 ORDER BY idx LIMIT ?4 OFFSET ?5",
             )?
-            .query_map(params![key, pending_only], item_from_row)?
+            .query_map(
+                params![key, pending_only, rows.after, limit, skip],
+                item_from_row,
+            )?
             .collect()
         })
         .await

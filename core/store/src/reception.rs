@@ -7,6 +7,41 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::{Record, Store, StoreError};
 
+/// Which rows of a list to read, in its order: a day's entries by 受付番号, a job's items by
+/// index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    /// Only rows whose 受付番号 or index is above this.
+    pub after: i64,
+    /// Rows to pass over first (a page's offset).
+    pub skip: usize,
+    /// Rows at most.
+    pub limit: usize,
+}
+
+impl Rows {
+    /// Every row.
+    pub const ALL: Self = Self {
+        after: i64::MIN,
+        skip: 0,
+        limit: usize::MAX,
+    };
+
+    /// At most `limit` rows after the 受付番号 or index `after`.
+    pub fn after(after: i64, limit: usize) -> Self {
+        Self {
+            after,
+            skip: 0,
+            limit,
+        }
+    }
+}
+
+/// SQLite's LIMIT and OFFSET are i64.
+pub(crate) fn clamp(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// A person as a link records them. `kana_key` is the normalised kana the candidates search uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PersonRecord {
@@ -297,21 +332,27 @@ impl Store {
     }
 
     /// One day's entries with a number above `after`, in order, optionally in one status.
+    /// A day's entries in 受付番号 order: those after `after`, optionally in one state, skipping
+    /// `rows.skip` and at most `rows.limit`, so no caller holds a whole busy day at once.
     pub async fn receptions(
         &self,
         facility: &str,
         day: &str,
-        after: i64,
         status: Option<&'static str>,
+        rows: Rows,
     ) -> Result<Vec<ReceptionRecord>, StoreError> {
         let (f, d) = (facility.to_owned(), day.to_owned());
+        let (limit, skip) = (clamp(rows.limit), clamp(rows.skip));
         self.read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {RECEPTION_COLUMNS} FROM receptions
                  WHERE facility = ?1 AND day = ?2 AND seq > ?3 AND (?4 IS NULL OR status = ?4)
-                 ORDER BY seq"
+                 ORDER BY seq LIMIT ?5 OFFSET ?6"
             ))?
-            .query_map(params![f, d, after, status], reception_from_row)?
+            .query_map(
+                params![f, d, rows.after, status, limit, skip],
+                reception_from_row,
+            )?
             .collect()
         })
         .await
@@ -379,7 +420,7 @@ mod tests {
         }
         for day in ["2026-11-21", "2026-11-22"] {
             let seqs: Vec<i64> = store
-                .receptions("1311111114", day, 0, None)
+                .receptions("1311111114", day, None, Rows::after(0, 100))
                 .await
                 .unwrap()
                 .iter()

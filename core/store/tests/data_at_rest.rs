@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use shikaku_store::{
     AuditRecord, BulkItemOutcome, BulkItemRecord, BulkJobRecord, Cutoff, Durability,
-    ReceptionRecord, Store, WriteOp,
+    ReceptionRecord, Rows, Store, WriteOp,
 };
 
 /// A fixture person (the embedded simulator's 診療 花子), as a reception entry would hold her.
@@ -249,14 +249,14 @@ async fn a_purge_removes_a_person_from_every_database_file() {
     }
     assert!(
         store
-            .receptions(FACILITY, old_day, 0, None)
+            .receptions(FACILITY, old_day, None, Rows::after(0, 1000))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .receptions(FACILITY, "2026-12-03", 0, None)
+            .receptions(FACILITY, "2026-12-03", None, Rows::after(0, 1000))
             .await
             .unwrap()
             .len(),

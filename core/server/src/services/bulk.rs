@@ -147,7 +147,8 @@ impl BulkCheckService for BulkChecks {
                 note.subject = id.clone();
                 let page = Page::of(req.page_size, &req.page_token)?;
                 let job = bulk::job_of(ctx, &id).await?;
-                let (items, next_page_token) = page.take(ctx.store.bulk_items(&id, false).await?);
+                let rows = ctx.store.bulk_item_rows(&id, false, page.rows()).await?;
+                let (items, next_page_token) = page.finish(rows);
                 note.detail = format!("items={}", items.len());
                 Ok(GetBulkCheckResultsResponse {
                     job: Some(job),
@@ -164,10 +165,10 @@ impl BulkCheckService for BulkChecks {
         request: Request<ListBulkChecksRequest>,
     ) -> Result<Response<ListBulkChecksResponse>, Status> {
         let page = Page::of(request.get_ref().page_size, &request.get_ref().page_token)?;
-        let (records, next_page_token) = page.take(
+        let (records, next_page_token) = page.finish(
             self.0
                 .store
-                .bulk_jobs(false)
+                .bulk_job_rows(false, page.rows())
                 .await
                 .map_err(ServiceError::from)?,
         );

@@ -211,7 +211,7 @@ impl ReceptionService for Receptions {
                 note.subject = date.clone();
                 let page = Page::of(req.page_size, &req.page_token)?;
                 let (entries, next_page_token) =
-                    page.take(self.desk().list(&ctx.store, &date, status).await?);
+                    self.desk().list(&ctx.store, &date, status, page).await?;
                 note.detail = format!("entries={}", entries.len());
                 Ok(ListReceptionsResponse {
                     entries,

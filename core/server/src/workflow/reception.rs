@@ -19,7 +19,7 @@ use shikaku_domain::upstream::UpstreamEvent;
 use shikaku_domain::values::iso;
 use shikaku_domain::{ValueError, clock};
 use shikaku_store::{
-    Decision, LinkRecord, PersonRecord, ReceptionRecord, Store, StoreError, WriteOp,
+    Decision, LinkRecord, PersonRecord, ReceptionRecord, Rows, Store, StoreError, WriteOp,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -27,6 +27,7 @@ use crate::audit::{self, Caller, Entry, new_id};
 use crate::config;
 use crate::context::Context;
 use crate::error::ServiceError;
+use crate::validate::Page;
 
 /// Candidates a reception entry offers a clerk at most (patients with the same kana name,
 /// birth date and sex).
@@ -41,6 +42,10 @@ pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// What a decision adds to an entry at most: `decided_at`, `decided_by` (64 characters) and
 /// `reject_reason` (200 characters), each up to 4 bytes a character, with their tags.
 pub const MAX_DECISION_BYTES: usize = 2 * 1024;
+
+/// Entries a watch reads from the store at a time: a receipt computer resuming from the start of
+/// a busy day is sent the day in batches, never holding the whole day in memory.
+const WATCH_BATCH: usize = 64;
 
 /// The reception desk: the facility's list settings and the wake-up for watchers.
 pub struct Desk {
@@ -400,19 +405,21 @@ impl Desk {
         Ok(links.into_iter().map(link_pb).collect())
     }
 
-    /// A day's list, optionally only the entries in one state.
+    /// A page of a day's list, optionally only the entries in one state, and the next page's
+    /// token. Only that page is read from the store.
     pub async fn list(
         &self,
         store: &Store,
         date: &str,
         status: Option<&'static str>,
-    ) -> Result<Vec<ReceptionEntry>, ServiceError> {
-        store
-            .receptions(&self.facility, date, 0, status)
-            .await?
-            .iter()
-            .map(entry_of)
-            .collect()
+        page: Page,
+    ) -> Result<(Vec<ReceptionEntry>, String), ServiceError> {
+        let rows = store
+            .receptions(&self.facility, date, status, page.rows())
+            .await?;
+        let (rows, next) = page.finish(rows);
+        let entries = rows.iter().map(entry_of).collect::<Result<_, _>>()?;
+        Ok((entries, next))
     }
 
     /// Decides a pending entry, linking the confirmed patient number in the same transaction.
@@ -505,7 +512,12 @@ pub fn watch(
             appended.borrow_and_update();
             let batch = ctx
                 .store
-                .receptions(&ctx.reception.facility, &date, last, None)
+                .receptions(
+                    &ctx.reception.facility,
+                    &date,
+                    None,
+                    Rows::after(last, WATCH_BATCH),
+                )
                 .await
                 .map_err(ServiceError::from)
                 .and_then(|records| {
@@ -521,12 +533,16 @@ pub fn watch(
                     return;
                 }
             };
+            let full = batch.len() == WATCH_BATCH;
             for (seq, entry) in batch {
                 tokio::select! {
                     _ = &mut shutdown => return,
                     sent = tx.send(Ok(entry)) => if sent.is_err() { return },
                 }
                 last = seq;
+            }
+            if full {
+                continue;
             }
             tokio::select! {
                 _ = &mut shutdown => return,
@@ -643,7 +659,13 @@ mod tests {
             matches!(error, ServiceError::EntryTooLarge { limit, .. } if limit == MAX_ENTRY_BYTES)
         );
         let today = iso(clock::now().date_naive());
-        assert!(desk.list(&store, &today, None).await.unwrap().is_empty());
+        assert!(
+            desk.list(&store, &today, None, Page::of(0, "").unwrap())
+                .await
+                .unwrap()
+                .0
+                .is_empty()
+        );
 
         let entry = desk.append(&store, visit("x".repeat(1000))).await.unwrap();
         assert_eq!(entry.id, 1, "the refused visit took no 受付番号");
