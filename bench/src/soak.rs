@@ -267,11 +267,11 @@ async fn listed(channel: Channel) -> Result<BTreeSet<u64>, tonic::Status> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let channel = Endpoint::from_shared(format!("http://{}", args.addr))
-        .expect("a valid address")
-        .connect()
-        .await
-        .expect("the daemon answers");
+    // Each client has its own connection, as the receipt computers, kiosks and the bulk client
+    // of a clinic would: the check load does not share its connection with the watches.
+    let endpoint = Endpoint::from_shared(format!("http://{}", args.addr)).expect("a valid address");
+    let connect = async || endpoint.connect().await.expect("the daemon answers");
+    let channel = connect().await;
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(args.duration);
     let tally = Arc::new(Tally::default());
@@ -294,17 +294,17 @@ async fn main() -> ExitCode {
     let mut watchers = JoinSet::new();
     for _ in 0..args.watchers {
         let reconnect = Duration::from_secs_f64(args.reconnect);
-        watchers.spawn(watcher(channel.clone(), reconnect, until));
+        watchers.spawn(watcher(connect().await, reconnect, until));
     }
     let checks = tokio::spawn(checks(channel.clone(), args.rate, until, tally.clone()));
     let check_ins = tokio::spawn(check_ins(
-        channel.clone(),
+        connect().await,
         args.check_ins,
         until,
         tally.clone(),
     ));
     let bulk = tokio::spawn(bulk_jobs(
-        channel.clone(),
+        connect().await,
         Duration::from_secs_f64(args.bulk_every),
         args.bulk_patients,
         until,
