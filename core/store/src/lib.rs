@@ -172,19 +172,17 @@ impl std::fmt::Debug for Store {
 /// WAL pages (4 KiB) before a commit copies them into the database file; SQLite's default is 1000.
 const WAL_PAGES_BEFORE_CHECKPOINT: i64 = 10_000;
 
-/// Page cache of each connection, in KiB. The writer keeps the audit table's last pages and its
+/// Page cache of each connection, in KiB. rusqlite builds SQLite with one page cache shared by
+/// every connection (SQLITE_ENABLE_MEMORY_MANAGEMENT), whose ceiling is the sum of these: the
+/// writer, appending audit rows, grows into what the others leave unused, so each is kept
+/// small. (A `soft_heap_limit` held it flat, but cost 14× at p99 under load: past the limit,
+/// every SQLite allocation first frees pages under a process-wide mutex.) The writer keeps the audit table's last pages and its
 /// indexes hot (SQLite's default, 2 MiB); reads are a page of a list or a job's counts at a
 /// time; the checkpointer copies WAL frames past the cache. Each is a ceiling the cache fills
 /// to and stays at, so the daemon's memory levels off within minutes of a start.
 const WRITER_CACHE_KIB: i64 = 2048;
 const READER_CACHE_KIB: i64 = 1024;
 const CHECKPOINTER_CACHE_KIB: i64 = 128;
-/// SQLite's heap in the whole process, in bytes (`PRAGMA soft_heap_limit`). rusqlite builds
-/// SQLite with one page cache shared by every connection (SQLITE_ENABLE_MEMORY_MANAGEMENT), whose
-/// ceiling is the sum of theirs: the writer, appending audit rows, would otherwise keep growing
-/// into what the reader, the checkpointer and the simulator leave unused, a few KiB a second
-/// for a quarter of an hour. Past this limit SQLite reuses its oldest clean pages instead.
-const SQLITE_HEAP_LIMIT: i64 = 4 * 1024 * 1024;
 /// Page cache of each connection's temporary database (statement journals, sorts), in KiB.
 const TEMP_CACHE_KIB: i64 = 256;
 
@@ -220,7 +218,6 @@ fn open_connection(
     conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEFORE_CHECKPOINT)?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(Some("temp"), "cache_size", -TEMP_CACHE_KIB)?;
-    conn.pragma_update(None, "soft_heap_limit", SQLITE_HEAP_LIMIT)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
 }
