@@ -18,6 +18,16 @@ use tonic::{Code, Streaming};
 
 const FACILITY: &str = "1311111114";
 
+/// Six simulated cards, each in its own reader with its PIN: kiosks that check in at once.
+const KIOSK_READERS: [(&str, &str); 6] = [
+    ("sim-taro", "1234"),
+    ("sim-kokuho", "3333"),
+    ("sim-elderly", "4444"),
+    ("sim-limit-a", "5555"),
+    ("sim-disease", "6666"),
+    ("sim-child", "8888"),
+];
+
 fn kiosk(reader: &str, pin: &str) -> CheckInRequest {
     CheckInRequest {
         card: Some(CheckByCardRequest {
@@ -473,14 +483,7 @@ async fn watch_resumes_after_a_disconnect_and_a_restart_with_nothing_lost_or_reo
     seen.extend([four.id, five.id]);
 
     // Visits at several kiosks at once reach the watcher in the list's own order.
-    let readers = [
-        ("sim-taro", "1234"),
-        ("sim-kokuho", "3333"),
-        ("sim-elderly", "4444"),
-        ("sim-limit-a", "5555"),
-        ("sim-disease", "6666"),
-        ("sim-child", "8888"),
-    ];
+    let readers = KIOSK_READERS;
     let tasks: Vec<_> = readers
         .iter()
         .map(|(reader, pin)| {
@@ -530,14 +533,7 @@ async fn watch_resumes_after_a_disconnect_and_a_restart_with_nothing_lost_or_reo
 async fn a_busy_day_is_watched_and_listed_in_batches_with_every_entry_once_in_order() {
     const VISITS: u64 = 150;
     let d = TestDaemon::start_with(with_facility).await;
-    let readers = [
-        ("sim-taro", "1234"),
-        ("sim-kokuho", "3333"),
-        ("sim-elderly", "4444"),
-        ("sim-limit-a", "5555"),
-        ("sim-disease", "6666"),
-        ("sim-child", "8888"),
-    ];
+    let readers = KIOSK_READERS;
     let kiosks: Vec<_> = readers
         .iter()
         .map(|&(reader, pin)| {
