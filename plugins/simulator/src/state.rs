@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     locked_until  INTEGER
 );";
 
+/// Page cache of the simulator's connection (and of its temporary database), in KiB.
+const STATE_CACHE_KIB: i64 = 128;
+
 impl State {
     pub fn open(config: &SimulatorConfig) -> Result<Self, SimulatorError> {
         let path = &config.state_path;
@@ -70,6 +73,10 @@ impl State {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The simulator's tables hold a few codes and passwords per device; SQLite's default
+        // 2 MiB page cache would only be a share of the daemon's memory it never needs.
+        conn.pragma_update(None, "cache_size", -STATE_CACHE_KIB)?;
+        conn.pragma_update(Some("temp"), "cache_size", -STATE_CACHE_KIB)?;
         conn.execute_batch(SCHEMA)?;
         let salt: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'code_salt'", [], |r| {
