@@ -41,6 +41,6 @@ mkdir -p "$root/bench/results"
 jq -n --argjson r "$report" --argjson peak "$peak" \
   --arg cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
   '{at: (now | todate), cpu: $cpu, peak_rps: $peak} + $r' >"$root/bench/results/soak.json"
-jq -r '"checks \(.checks.ok) ok, \(.checks.failed) failed at \(.checks.rate_per_s)/s (p99 \(.checks.p99_ms) ms); check-ins \(.check_ins.acknowledged); bulk \(.bulk.jobs) jobs, \(.bulk.rows) rows; RSS \(.rss_mib.first) → \(.rss_mib.last) MiB (halves max \(.rss_mib.first_half_max) / \(.rss_mib.second_half_max)); nothing lost: \(.nothing_lost)"' \
+jq -r '"checks \(.checks.ok) ok, \(.checks.failed) failed at \(.checks.rate_per_s)/s (p99 \(.checks.p99_ms) ms, the VM stealing \([.steal_pct[][1]] | add / length | . * 10 | round / 10) % of the CPU); check-ins \(.check_ins.acknowledged); bulk \(.bulk.jobs) jobs, \(.bulk.rows) rows; RSS \(.rss_mib.first) → \(.rss_mib.last) MiB (halves max \(.rss_mib.first_half_max) / \(.rss_mib.second_half_max)); nothing lost: \(.nothing_lost)"' \
   "$root/bench/results/soak.json"
 exit "$status"

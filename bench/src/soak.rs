@@ -77,12 +77,67 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The machine's CPU time so far, in ticks: (stolen by the hypervisor, all). On a VM, stolen time
+/// is time neither the daemon nor the load generator got, whatever either did.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let all = ticks.iter().take(8).sum();
+    (ticks.get(7).copied().unwrap_or(0), all)
+}
+
+/// The checks' latencies, all together and per window of the run (by when each was due), so a
+/// p99 can be told apart as a steady queue or a few stalls, and the stalls placed in time.
+#[derive(Clone)]
+struct Latencies {
+    all: Histogram<u64>,
+    window: Duration,
+    windows: Vec<Histogram<u64>>,
+}
+
+impl Latencies {
+    fn new(window: Duration) -> Self {
+        Self {
+            all: Self::histogram(),
+            window,
+            windows: Vec::new(),
+        }
+    }
+
+    fn histogram() -> Histogram<u64> {
+        Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
+    }
+
+    fn record(&mut self, since_start: Duration, micros: u64) {
+        let i = (since_start.as_secs_f64() / self.window.as_secs_f64()) as usize;
+        while self.windows.len() <= i {
+            self.windows.push(Self::histogram());
+        }
+        self.all.saturating_record(micros.max(1));
+        self.windows[i].saturating_record(micros.max(1));
+    }
+}
+
 /// Checks by insurance numbers, due every 1/rate s whatever the daemon does; latency counts from
 /// when each was due.
-async fn checks(channel: Channel, rate: f64, until: Instant, tally: Arc<Tally>) -> Histogram<u64> {
-    let histogram = Arc::new(std::sync::Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
-    ));
+async fn checks(
+    channel: Channel,
+    rate: f64,
+    until: Instant,
+    window: Duration,
+    tally: Arc<Tally>,
+) -> Latencies {
+    let latencies = Arc::new(std::sync::Mutex::new(Latencies::new(window)));
     let interval = Duration::from_secs_f64(1.0 / rate);
     let start = Instant::now();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(512));
@@ -97,11 +152,11 @@ async fn checks(channel: Channel, rate: f64, until: Instant, tally: Arc<Tally>) 
         let permit = in_flight.clone().acquire_owned().await.unwrap();
         let mut client =
             pb::qualification_service_client::QualificationServiceClient::new(channel.clone());
-        let (tally, histogram) = (tally.clone(), histogram.clone());
+        let (tally, latencies) = (tally.clone(), latencies.clone());
         tokio::spawn(async move {
             let ok = client.check_by_insurance_numbers(taro()).await.is_ok();
             let micros = due.elapsed().as_micros() as u64;
-            histogram.lock().unwrap().saturating_record(micros.max(1));
+            latencies.lock().unwrap().record(due - start, micros);
             let counter = if ok {
                 &tally.checks_ok
             } else {
@@ -113,9 +168,10 @@ async fn checks(channel: Channel, rate: f64, until: Instant, tally: Arc<Tally>) 
     }
     // Let the last ones finish.
     let _ = in_flight.acquire_many(512).await;
-    Arc::try_unwrap(histogram)
-        .map(|h| h.into_inner().unwrap())
-        .unwrap_or_else(|h| h.lock().unwrap().clone())
+    // A finished task may not have dropped its handle yet; then take a copy.
+    Arc::try_unwrap(latencies)
+        .map(|l| l.into_inner().unwrap())
+        .unwrap_or_else(|l| l.lock().unwrap().clone())
 }
 
 /// Kiosk check-ins with taro's card; returns the 受付番号 of every acknowledged one.
@@ -282,12 +338,17 @@ async fn main() -> ExitCode {
         let every = Duration::from_secs_f64(args.sample_every);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            let mut before = cpu_ticks();
             while Instant::now() < until {
                 tick.tick().await;
-                samples
-                    .lock()
-                    .await
-                    .push((start.elapsed().as_secs(), rss_kib(pid)));
+                let now = cpu_ticks();
+                let stolen = (now.0 - before.0) as f64 / (now.1 - before.1).max(1) as f64;
+                before = now;
+                samples.lock().await.push((
+                    start.elapsed().as_secs(),
+                    rss_kib(pid),
+                    (stolen * 1000.0).round() / 10.0,
+                ));
             }
         })
     };
@@ -296,7 +357,13 @@ async fn main() -> ExitCode {
         let reconnect = Duration::from_secs_f64(args.reconnect);
         watchers.spawn(watcher(connect().await, reconnect, until));
     }
-    let checks = tokio::spawn(checks(channel.clone(), args.rate, until, tally.clone()));
+    let checks = tokio::spawn(checks(
+        channel.clone(),
+        args.rate,
+        until,
+        Duration::from_secs_f64(args.sample_every),
+        tally.clone(),
+    ));
     let check_ins = tokio::spawn(check_ins(
         connect().await,
         args.check_ins,
@@ -311,7 +378,8 @@ async fn main() -> ExitCode {
         tally.clone(),
     ));
 
-    let histogram = checks.await.unwrap();
+    let latencies = checks.await.unwrap();
+    let histogram = &latencies.all;
     let acknowledged: BTreeSet<u64> = check_ins.await.unwrap().into_iter().collect();
     let jobs = bulk.await.unwrap();
     sampler.await.unwrap();
@@ -346,6 +414,11 @@ async fn main() -> ExitCode {
             "p50_ms": histogram.value_at_quantile(0.5) as f64 / 1000.0,
             "p99_ms": histogram.value_at_quantile(0.99) as f64 / 1000.0,
             "max_ms": histogram.max() as f64 / 1000.0,
+            // [second the window starts, p99 of the checks due in it, in ms]
+            "p99_ms_by_window": latencies.windows.iter().enumerate().map(|(i, h)| {
+                let at = (i as f64 * args.sample_every) as u64;
+                (at, h.value_at_quantile(0.99) as f64 / 1000.0)
+            }).collect::<Vec<_>>(),
         },
         "check_ins": {
             "acknowledged": acknowledged.len(),
@@ -359,8 +432,10 @@ async fn main() -> ExitCode {
             "last": samples.last().map(|s| rss_mib(s.1)),
             "first_half_max": rss_mib(first_half_max),
             "second_half_max": rss_mib(second_half_max),
-            "samples": samples.iter().map(|(t, kib)| (t, rss_mib(*kib))).collect::<Vec<_>>(),
+            "samples": samples.iter().map(|(t, kib, _)| (t, rss_mib(*kib))).collect::<Vec<_>>(),
         },
+        // [second, % of the machine's CPU the hypervisor took in the window up to it]
+        "steal_pct": samples.iter().map(|(t, _, stolen)| (t, stolen)).collect::<Vec<_>>(),
         "nothing_lost": nothing_lost,
     });
     println!("{report}");
