@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use crate::reception::{Rows, clamp};
+use crate::rows::{Rows, clamp};
 use crate::{Record, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

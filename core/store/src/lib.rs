@@ -14,6 +14,7 @@ mod modes;
 mod reader;
 mod reception;
 mod retention;
+mod rows;
 mod schema;
 mod writer;
 
@@ -24,8 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 pub use backup::{BackupReport, backup};
 pub use bulk::{BulkCounts, BulkItemOutcome, BulkItemRecord, BulkJobRecord};
 pub use modes::secure_data_dir;
-pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord, Rows};
+pub use reception::{Decision, LinkRecord, PersonRecord, ReceptionRecord};
 pub use retention::{Cutoff, PurgeReport};
+pub use rows::Rows;
 pub use writer::WriteOp;
 
 /// The kinds of record the store keeps, so a missing one is named.
