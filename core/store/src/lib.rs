@@ -18,8 +18,9 @@ mod rows;
 mod schema;
 mod writer;
 
-use rusqlite::{Connection, OpenFlags, params};
 use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::{mpsc, oneshot};
 
 pub use backup::{BackupReport, backup};
@@ -178,10 +179,11 @@ const WAL_PAGES_BEFORE_CHECKPOINT: i64 = 10_000;
 /// every connection (SQLITE_ENABLE_MEMORY_MANAGEMENT), whose ceiling is the sum of these: the
 /// writer, appending audit rows, grows into what the others leave unused, so each is kept
 /// small. (A `soft_heap_limit` held it flat, but cost 14× at p99 under load: past the limit,
-/// every SQLite allocation first frees pages under a process-wide mutex.) The writer keeps the audit table's last pages and its
-/// indexes hot (SQLite's default, 2 MiB); reads are a page of a list or a job's counts at a
-/// time; the checkpointer copies WAL frames past the cache. Each is a ceiling the cache fills
-/// to and stays at, so the daemon's memory levels off within minutes of a start.
+/// every SQLite allocation first frees pages under a process-wide mutex.) The writer keeps the
+/// audit table's last pages and its indexes hot (SQLite's default, 2 MiB); reads are a page of
+/// a list or a job's counts at a time; the checkpointer copies WAL frames past the cache. Each
+/// is a ceiling the cache fills to and stays at, so the daemon's memory levels off within
+/// minutes of a start.
 const WRITER_CACHE_KIB: i64 = 2048;
 const READER_CACHE_KIB: i64 = 1024;
 const CHECKPOINTER_CACHE_KIB: i64 = 128;

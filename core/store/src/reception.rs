@@ -297,7 +297,6 @@ impl Store {
         .await
     }
 
-    /// One day's entries with a number above `after`, in order, optionally in one status.
     /// A day's entries in 受付番号 order: those after `after`, optionally in one state, skipping
     /// `rows.skip` and at most `rows.limit`, so no caller holds a whole busy day at once.
     pub async fn receptions(
