@@ -148,3 +148,46 @@ async fn codes_are_not_usable_early_and_pending_devices_are_capped() {
     assert_eq!(reason(&e).0, "DEVICE_LIMIT_REACHED");
     d.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_list_comes_in_pages_newest_first() {
+    let d = TestDaemon::start().await;
+    let mut c = d.activation();
+    let mut issued = Vec::new();
+    for memo in ["受付 iPad 1", "受付 iPad 2", "受付 iPad 3"] {
+        let response = c
+            .issue_activation_code(IssueActivationCodeRequest {
+                device_memo: memo.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        issued.push(response.record.unwrap().id);
+    }
+    let page = |page_token: String| ListActivationCodesRequest {
+        page_size: 2,
+        page_token,
+        ..Default::default()
+    };
+    let first = c.list_activation_codes(page(String::new())).await.unwrap();
+    let first = first.into_inner();
+    assert_eq!(first.records.len(), 2);
+    assert!(!first.next_page_token.is_empty(), "a third code follows");
+    let second = c
+        .list_activation_codes(page(first.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.records.len(), 1);
+    assert_eq!(second.next_page_token, "", "the last page");
+    let listed: Vec<String> = first
+        .records
+        .into_iter()
+        .chain(second.records)
+        .map(|r| r.id)
+        .collect();
+    issued.reverse();
+    assert_eq!(listed, issued, "each code once, newest first");
+    d.running.stop().await.unwrap();
+}

@@ -291,17 +291,21 @@ impl Store {
         answer.await.map_err(|_| StoreError::ReaderGone)?
     }
 
-    /// Activation-code records, newest first, optionally only in one state.
+    /// Activation-code records, newest first, optionally only in one state, skipping
+    /// `rows.skip` and at most `rows.limit` (`rows.after` unused).
     pub async fn activation_records(
         &self,
         state: Option<&'static str>,
+        rows: Rows,
     ) -> Result<Vec<ActivationRecord>, StoreError> {
+        let (limit, skip) = (rows::clamp(rows.limit), rows::clamp(rows.skip));
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, device_memo, state, issued_at, usable_from, redeemed_at, revoked_at, device_id
-                 FROM activation_codes WHERE (?1 IS NULL OR state = ?1) ORDER BY issued_at DESC, rowid DESC",
+                 FROM activation_codes WHERE (?1 IS NULL OR state = ?1) ORDER BY issued_at DESC, rowid DESC
+                 LIMIT ?2 OFFSET ?3",
             )?;
-            stmt.query_map(params![state], writer::activation_from_row)?
+            stmt.query_map(params![state, limit, skip], writer::activation_from_row)?
                 .collect()
         })
         .await

@@ -120,10 +120,10 @@ impl ActivationCodeService for ActivationCodes {
             }
         };
         let page = Page::of(request.get_ref().page_size, &request.get_ref().page_token)?;
-        let (records, next_page_token) = page.take(
+        let (records, next_page_token) = page.finish(
             self.0
                 .store
-                .activation_records(state)
+                .activation_records(state, page.rows())
                 .await
                 .map_err(ServiceError::from)?,
         );
