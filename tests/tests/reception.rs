@@ -483,8 +483,7 @@ async fn watch_resumes_after_a_disconnect_and_a_restart_with_nothing_lost_or_reo
     seen.extend([four.id, five.id]);
 
     // Visits at several kiosks at once reach the watcher in the list's own order.
-    let readers = KIOSK_READERS;
-    let tasks: Vec<_> = readers
+    let tasks: Vec<_> = KIOSK_READERS
         .iter()
         .map(|(reader, pin)| {
             let c = d.reception();
@@ -495,7 +494,7 @@ async fn watch_resumes_after_a_disconnect_and_a_restart_with_nothing_lost_or_reo
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    for _ in 0..readers.len() {
+    for _ in 0..KIOSK_READERS.len() {
         seen.push(next(&mut stream).await.id);
     }
     let listed: Vec<u64> = list(&d).await.iter().map(|e| e.id).collect();
@@ -533,13 +532,12 @@ async fn watch_resumes_after_a_disconnect_and_a_restart_with_nothing_lost_or_reo
 async fn a_busy_day_is_watched_and_listed_in_batches_with_every_entry_once_in_order() {
     const VISITS: u64 = 150;
     let d = TestDaemon::start_with(with_facility).await;
-    let readers = KIOSK_READERS;
-    let kiosks: Vec<_> = readers
+    let kiosks: Vec<_> = KIOSK_READERS
         .iter()
         .map(|&(reader, pin)| {
             let c = d.reception();
             tokio::spawn(async move {
-                for _ in 0..VISITS / 6 {
+                for _ in 0..VISITS / KIOSK_READERS.len() as u64 {
                     c.clone().check_in(kiosk(reader, pin)).await.unwrap();
                 }
             })
